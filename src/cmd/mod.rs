@@ -1,0 +1,8 @@
+//! One module per area; each owns its subcommands' arguments and their `run`.
+
+pub mod asr;
+pub mod config;
+pub mod dialog;
+pub mod media;
+pub mod models;
+pub mod tts;

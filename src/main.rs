@@ -1,0 +1,78 @@
+//! `ivr`: the command-line entry point. Parses arguments, loads the config, sets up
+//! logging, and hands each subcommand to its module under `cmd/`.
+
+mod cmd;
+mod config;
+mod doctor;
+mod logging;
+mod paths;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ivr",
+    version,
+    about = "On-device speech IVR voice bot for SIP telephony"
+)]
+struct Cli {
+    /// Config file (TOML). Every field has an embedded default; IVR_* variables override.
+    #[arg(long, global = true, env = "IVR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check that models, libraries and ports are ready; print the fix for each problem.
+    Doctor,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
+    /// Model helpers (fetching is `make models`).
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCommand),
+    #[command(flatten)]
+    Media(cmd::media::MediaCommand),
+    #[command(flatten)]
+    Asr(cmd::asr::AsrCommand),
+    #[command(flatten)]
+    Tts(cmd::tts::TtsCommand),
+    #[command(flatten)]
+    Dialog(cmd::dialog::DialogCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let cfg = match config::Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ivr: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Doctor => doctor::run(&cfg),
+        Command::Config(c) => cmd::config::run(c, &cfg),
+        Command::Models(c) => cmd::models::run(c, &cfg),
+        Command::Media(c) => cmd::media::run(c, &cfg),
+        Command::Asr(c) => cmd::asr::run(c, &cfg),
+        Command::Tts(c) => cmd::tts::run(c, &cfg),
+        Command::Dialog(c) => cmd::dialog::run(c, &cfg),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ivr: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
