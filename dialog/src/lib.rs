@@ -3,6 +3,8 @@
 //! sentiment, and the business integrations (SQLite, webhook) the binary executes.
 //! Knows nothing of audio.
 
+pub mod normalize;
+
 use serde::{Deserialize, Serialize};
 
 /// Dialog settings (`[dialog]` in ivr.toml).
