@@ -133,8 +133,9 @@ fn classify(words: &[&str]) -> Vec<Tok> {
     // "twenty second", "second of".
     for i in 0..toks.len() {
         if toks[i] == Tok::Word("second".into()) {
-            let prev_ok = i > 0 && matches!(&toks[i - 1], Tok::Word(w) if w == "the")
-                || i > 0 && matches!(toks[i - 1], Tok::Num(NumWord::Tens(_)));
+            let prev_ok = i > 0
+                && (matches!(&toks[i - 1], Tok::Word(w) if w == "the")
+                    || matches!(toks[i - 1], Tok::Num(NumWord::Tens(_))));
             let next_ok = matches!(toks.get(i + 1), Some(Tok::Word(w)) if w == "of");
             if prev_ok || next_ok {
                 toks[i] = Tok::Num(NumWord::Ordinal(2));
@@ -335,7 +336,7 @@ pub fn for_matching(text: &str) -> String {
             j += 1;
         }
         if j == start {
-            push_word(&toks[i], &words[i], &mut out);
+            push_word(&toks[i], words[i], &mut out);
             i += 1;
             continue;
         }
@@ -348,7 +349,7 @@ pub fn for_matching(text: &str) -> String {
             convert_run(run, &mut out);
         } else {
             for k in start..j {
-                push_word(&toks[k], &words[k], &mut out);
+                push_word(&toks[k], words[k], &mut out);
             }
         }
         i = j;
