@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub http: String,
     /// On SIGTERM, how long active calls may go on before they are ended.
     pub drain_timeout_s: u64,
+    /// Call records older than this many days are deleted at start-up (0 = keep all).
+    pub retention_days: u32,
 }
 
 impl Default for ServerConfig {

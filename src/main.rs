@@ -6,6 +6,7 @@ mod config;
 mod doctor;
 mod logging;
 mod paths;
+mod records;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ enum Command {
     /// Model helpers (fetching is `make models`).
     #[command(subcommand)]
     Models(cmd::models::ModelsCommand),
+    /// Call records.
+    #[command(subcommand)]
+    Calls(cmd::calls::CallsCommand),
     #[command(flatten)]
     Media(cmd::media::MediaCommand),
     #[command(flatten)]
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Doctor => doctor::run(&cfg),
         Command::Config(c) => cmd::config::run(c, &cfg),
         Command::Models(c) => cmd::models::run(c, &cfg),
+        Command::Calls(c) => cmd::calls::run(c, &cfg),
         Command::Media(c) => cmd::media::run(c, &cfg),
         Command::Asr(c) => cmd::asr::run(c, &cfg),
         Command::Tts(c) => cmd::tts::run(c, &cfg),

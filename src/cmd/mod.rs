@@ -1,6 +1,7 @@
 //! One module per area; each owns its subcommands' arguments and their `run`.
 
 pub mod asr;
+pub mod calls;
 pub mod config;
 pub mod dialog;
 pub mod media;

@@ -1,0 +1,311 @@
+//! Call records: one row per call in SQLite (also for calls that failed), plus a
+//! transcript JSONL and a stereo WAV in the call's own folder under `data/calls/ID/`.
+//!
+//! The record is written by the call task when the call ends, whatever the reason;
+//! the transcript file is appended turn by turn so a crash loses at most one turn.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+/// How a call ended, from the caller's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The bot handled the call to the end.
+    Contained,
+    /// Handed to a human (or a transfer was attempted and recorded).
+    Transferred,
+    /// The caller hung up before the bot finished.
+    Abandoned,
+    /// The call ended because of an error on our side.
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Contained => "contained",
+            Outcome::Transferred => "transferred",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Latency of one bot turn, in milliseconds from the end of the caller's speech.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnLatency {
+    pub turn: u32,
+    /// End of caller speech -> ASR final result.
+    pub asr_ms: Option<f64>,
+    /// End of caller speech -> dialog decision.
+    pub dialog_ms: Option<f64>,
+    /// End of caller speech -> first reply audio sent.
+    pub first_audio_ms: Option<f64>,
+    /// Whether the reply came from the prompt cache.
+    pub cached: bool,
+}
+
+/// One line of the transcript JSONL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptLine {
+    /// "caller" or "bot".
+    pub speaker: String,
+    pub text: String,
+    /// Seconds from the answer.
+    pub start: f64,
+    pub end: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    /// Bot prompts cut short by barge-in.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub id: String,
+    pub sip_call_id: String,
+    pub caller: String,
+    pub called: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub answered_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_s: f64,
+    pub outcome: Outcome,
+    pub handoff_reason: Option<String>,
+    pub handoff_target: Option<String>,
+    pub intents: Vec<String>,
+    pub slots: serde_json::Value,
+    pub sentiment: f32,
+    pub speech_rate_wps: Option<f32>,
+    pub turns: Vec<TurnLatency>,
+    pub rtp: serde_json::Value,
+    pub error: Option<String>,
+    pub transcript_path: Option<String>,
+    pub audio_path: Option<String>,
+}
+
+impl CallRecord {
+    pub fn new(
+        id: &str,
+        sip_call_id: &str,
+        caller: &str,
+        called: &str,
+        started: SystemTime,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            sip_call_id: sip_call_id.into(),
+            caller: caller.into(),
+            called: called.into(),
+            started_at: rfc3339(started),
+            answered_at: None,
+            ended_at: None,
+            duration_s: 0.0,
+            outcome: Outcome::Failed,
+            handoff_reason: None,
+            handoff_target: None,
+            intents: Vec::new(),
+            slots: serde_json::Value::Object(Default::default()),
+            sentiment: 0.0,
+            speech_rate_wps: None,
+            turns: Vec::new(),
+            rtp: serde_json::Value::Null,
+            error: None,
+            transcript_path: None,
+            audio_path: None,
+        }
+    }
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// A new, time-ordered call id.
+pub fn new_call_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The SQLite store of call records. Cheap to open; one connection per use, because
+/// writes happen once per call and `rusqlite::Connection` is not `Sync`.
+#[derive(Debug, Clone)]
+pub struct RecordStore {
+    db: PathBuf,
+    calls_dir: PathBuf,
+}
+
+impl RecordStore {
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let calls_dir = data_dir.join("calls");
+        std::fs::create_dir_all(&calls_dir)
+            .with_context(|| format!("cannot create {}", calls_dir.display()))?;
+        let store = Self {
+            db: data_dir.join("calls.sqlite"),
+            calls_dir,
+        };
+        store.conn()?.execute_batch(
+            "CREATE TABLE IF NOT EXISTS calls (
+                id TEXT PRIMARY KEY,
+                started_at TEXT NOT NULL,
+                caller TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                record TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS calls_started ON calls(started_at);",
+        )?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<Connection> {
+        let c = Connection::open(&self.db)
+            .with_context(|| format!("cannot open call records {}", self.db.display()))?;
+        c.busy_timeout(Duration::from_secs(5))?;
+        Ok(c)
+    }
+
+    /// The folder for one call's files (transcript, audio).
+    pub fn call_dir(&self, id: &str) -> Result<PathBuf> {
+        let d = self.calls_dir.join(id);
+        std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        Ok(d)
+    }
+
+    pub fn save(&self, r: &CallRecord) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT OR REPLACE INTO calls (id, started_at, caller, outcome, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![r.id, r.started_at, r.caller, r.outcome.as_str(), serde_json::to_string(r)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<CallRecord>> {
+        let json: Option<String> = self
+            .conn()?
+            .query_row(
+                "SELECT record FROM calls WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        json.map(|j| serde_json::from_str(&j).context("corrupt call record"))
+            .transpose()
+    }
+
+    /// Most recent first.
+    pub fn list(&self, limit: usize) -> Result<Vec<CallRecord>> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare("SELECT record FROM calls ORDER BY started_at DESC, id DESC LIMIT ?1")?;
+        let rows = stmt.query_map(params![limit as i64], |row| row.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for j in rows {
+            out.push(serde_json::from_str(&j?).context("corrupt call record")?);
+        }
+        Ok(out)
+    }
+
+    /// Delete records (and their files) that started before `cutoff`. Returns how many.
+    pub fn prune_before(&self, cutoff: SystemTime) -> Result<usize> {
+        let cutoff = rfc3339(cutoff);
+        let conn = self.conn()?;
+        let ids: Vec<String> = {
+            let mut stmt = conn.prepare("SELECT id FROM calls WHERE started_at < ?1")?;
+            stmt.query_map(params![cutoff], |row| row.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        for id in &ids {
+            let _ = std::fs::remove_dir_all(self.calls_dir.join(id));
+        }
+        conn.execute("DELETE FROM calls WHERE started_at < ?1", params![cutoff])?;
+        Ok(ids.len())
+    }
+}
+
+/// Appends transcript lines to `transcript.jsonl`, flushed per line.
+pub struct TranscriptWriter {
+    file: std::fs::File,
+}
+
+impl TranscriptWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self { file })
+    }
+
+    pub fn write(&mut self, line: &TranscriptLine) -> Result<()> {
+        let mut s = serde_json::to_string(line)?;
+        s.push('\n');
+        self.file.write_all(s.as_bytes())?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ivr-rec-{}", new_call_id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn save_get_list_prune() {
+        let dir = tmp();
+        let store = RecordStore::open(&dir).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut a = CallRecord::new("a", "sip-a", "alice", "ivr", t0);
+        a.outcome = Outcome::Contained;
+        a.slots = serde_json::json!({"tracking_number": "123456"});
+        let b = CallRecord::new("b", "sip-b", "bob", "ivr", t0 + Duration::from_secs(60));
+        store.save(&a).unwrap();
+        store.save(&b).unwrap();
+        assert_eq!(store.get("a").unwrap().unwrap(), a);
+        assert!(store.get("zzz").unwrap().is_none());
+        let ids: Vec<_> = store.list(10).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec!["b", "a"]);
+        assert_eq!(store.prune_before(t0 + Duration::from_secs(30)).unwrap(), 1);
+        assert_eq!(store.list(10).unwrap().len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn transcript_is_jsonl() {
+        let dir = tmp();
+        let p = dir.join("t.jsonl");
+        let mut w = TranscriptWriter::create(&p).unwrap();
+        for text in ["hello", "track my parcel"] {
+            w.write(&TranscriptLine {
+                speaker: "caller".into(),
+                text: text.into(),
+                start: 0.0,
+                end: 1.0,
+                confidence: Some(0.9),
+                intent: None,
+                interrupted: false,
+            })
+            .unwrap();
+        }
+        let s = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<TranscriptLine> = s
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1].text, "track my parcel");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
