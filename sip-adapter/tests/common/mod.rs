@@ -1,0 +1,283 @@
+//! Test harness: an in-process SIP server with a scripted call loop, and helpers to run
+//! real peers (SIPp) as subprocesses on loopback.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ivr_sip::{CallEvent, EndReason, IncomingCall, SipConfig, SipServer, TransferOutcome};
+use tokio::net::UdpSocket;
+
+/// What the scripted call loop does with each call.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    /// Answer at once; wait for the caller to hang up.
+    Answer,
+    /// Answer, then BYE after this many ms.
+    AnswerThenHangup(u64),
+    /// Never answer (for CANCEL tests).
+    NeverAnswer,
+    /// Answer, then blind-transfer to sip:agent@127.0.0.1 once confirmed; BYE on success.
+    AnswerThenTransfer,
+}
+
+pub struct Bot {
+    pub server: SipServer,
+    /// One line per observed thing: "call from=.. to=..", "confirmed", "dtmf:7", ...
+    pub log: Arc<Mutex<Vec<String>>>,
+    /// RTP packets received from callers, per call, with payload type of the first.
+    pub rtp: Arc<Mutex<Vec<(usize, Option<u8>)>>>,
+}
+
+impl Bot {
+    pub fn lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+    pub fn count(&self, prefix: &str) -> usize {
+        self.lines().iter().filter(|l| l.starts_with(prefix)).count()
+    }
+    /// Wait until `count(prefix) >= n` or time out.
+    pub async fn wait_for(&self, prefix: &str, n: usize, within: Duration) -> bool {
+        let end = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < end {
+            if self.count(prefix) >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
+
+pub fn test_config() -> SipConfig {
+    SipConfig {
+        listen: "127.0.0.1:0".into(),
+        max_calls: 200,
+        max_call_rate: 0.0,
+        ..SipConfig::default()
+    }
+}
+
+pub async fn start_bot(mode: Mode, cfg: SipConfig) -> Bot {
+    let (server, mut calls) = SipServer::start(&cfg).await.expect("server starts");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let rtp = Arc::new(Mutex::new(Vec::new()));
+    let (log2, rtp2) = (log.clone(), rtp.clone());
+    tokio::spawn(async move {
+        while let Some(call) = calls.recv().await {
+            tokio::spawn(run_call(call, mode, log2.clone(), rtp2.clone()));
+        }
+    });
+    Bot { server, log, rtp }
+}
+
+fn push(log: &Mutex<Vec<String>>, s: String) {
+    log.lock().unwrap().push(s);
+}
+
+/// PCMU/PCMA silence packet: 12-byte RTP header + 160 payload bytes.
+fn silence_packet(pt: u8, seq: u16, ts: u32) -> Vec<u8> {
+    let mut p = vec![0x80, pt & 0x7f];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+    // µ-law silence is 0xFF, A-law silence is 0xD5.
+    p.extend(std::iter::repeat_n(if pt == 8 { 0xD5 } else { 0xFF }, 160));
+    p
+}
+
+async fn run_call(
+    mut call: IncomingCall,
+    mode: Mode,
+    log: Arc<Mutex<Vec<String>>>,
+    rtp: Arc<Mutex<Vec<(usize, Option<u8>)>>>,
+) {
+    push(
+        &log,
+        format!(
+            "call from={} to={} offer={} xtest={}",
+            call.from,
+            call.to,
+            call.offer.is_some(),
+            call.headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("X-Test-Case") && v == "ivr")
+        ),
+    );
+    if let Mode::NeverAnswer = mode {
+        while let Some(ev) = call.events.recv().await {
+            push(&log, format!("{ev:?}"));
+        }
+        return;
+    }
+    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let local = sock.local_addr().unwrap();
+    let media = match call.handle.answer(local).await {
+        Ok(m) => m,
+        Err(e) => {
+            push(&log, format!("answer-error {e}"));
+            return;
+        }
+    };
+    push(
+        &log,
+        format!(
+            "answered codec={:?} pt={} dtmf={:?}",
+            media.codec,
+            media.codec.payload_type(),
+            media.dtmf_pt
+        ),
+    );
+    // Receive RTP for the call's life; send 1 s of silence back.
+    let idx = {
+        let mut r = rtp.lock().unwrap();
+        r.push((0, None));
+        r.len() - 1
+    };
+    let (rsock, rtp_rx) = (sock.clone(), rtp.clone());
+    let rx_task = tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, _)) = rsock.recv_from(&mut buf).await {
+            if n >= 12 {
+                let mut r = rtp_rx.lock().unwrap();
+                r[idx].0 += 1;
+                r[idx].1.get_or_insert(buf[1] & 0x7f);
+            }
+        }
+    });
+    let (ssock, pt, dest) = (sock.clone(), media.codec.payload_type(), media.remote_rtp);
+    tokio::spawn(async move {
+        for i in 0..50u16 {
+            let _ = ssock
+                .send_to(&silence_packet(pt, i, u32::from(i) * 160), dest)
+                .await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+
+    let handle = call.handle.clone();
+    match mode {
+        Mode::AnswerThenHangup(ms) => {
+            let h = handle.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let _ = h.hangup().await;
+            });
+        }
+        Mode::AnswerThenTransfer => {}
+        _ => {}
+    }
+    while let Some(ev) = call.events.recv().await {
+        push(&log, format!("{ev:?}"));
+        match ev {
+            CallEvent::Confirmed => {
+                if let Mode::AnswerThenTransfer = mode {
+                    let h = handle.clone();
+                    let log = log.clone();
+                    tokio::spawn(async move {
+                        let out = h
+                            .transfer(
+                                "sip:agent@127.0.0.1:5999",
+                                vec![("X-IVR-Call-Id".into(), "abc123".into())],
+                            )
+                            .await;
+                        push(&log, format!("transfer {out:?}"));
+                        if let Ok(TransferOutcome::Succeeded(_)) = out {
+                            let _ = h.hangup().await;
+                        }
+                    });
+                }
+            }
+            CallEvent::Ended(r) => {
+                push(&log, format!("ended {r:?}"));
+                break;
+            }
+            _ => {}
+        }
+    }
+    rx_task.abort();
+    let _ = EndReason::RemoteBye;
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/sipp")).join(name)
+}
+
+/// A free UDP port pair base (even port) for SIPp's media.
+pub fn free_media_port() -> u16 {
+    loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port();
+        if p % 2 == 0 && p < 65000 && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
+            return p;
+        }
+    }
+}
+
+pub struct SippResult {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run SIPp against `target` with a fixture scenario. `extra`: e.g. ["-m","100","-r","10"].
+pub async fn sipp(scenario: &str, target: SocketAddr, extra: &[&str], timeout_s: u32) -> SippResult {
+    let mp = free_media_port().to_string();
+    let path = fixture(scenario);
+    assert!(path.exists(), "missing SIPp scenario {}", path.display());
+    let out = tokio::process::Command::new("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&path)
+        .args(["-i", "127.0.0.1", "-mp", &mp, "-nostdin"])
+        .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
+        .args(if extra.iter().any(|a| *a == "-m") {
+            vec![]
+        } else {
+            vec!["-m", "1"]
+        })
+        .args(extra)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("sipp runs (Debian package sip-tester)");
+    SippResult {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn assert_sipp_ok(r: &SippResult, what: &str) {
+    assert!(
+        r.ok,
+        "SIPp {what} failed\nstdout:\n{}\nstderr:\n{}",
+        tail(&r.stdout, 3000),
+        tail(&r.stderr, 3000)
+    );
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    let start = s.len().saturating_sub(n);
+    let mut i = start;
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+impl Bot {
+    /// Wait until the server holds no calls.
+    pub async fn wait_for_idle(&self, within: Duration) -> bool {
+        let end = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < end {
+            if self.server.active_calls() == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
