@@ -1,7 +1,64 @@
 //! ivr-tts: the bot's voice. A Piper (VITS) voice runner on ONNX with espeak-ng
 //! phonemes, clause-by-clause streaming, a prompt cache, and a synthesis pool.
+//!
+//! Pipeline per request: `normalize` (numbers, dates, markup) -> `chunk` (clauses) ->
+//! `Phonemizer` (espeak-ng IPA) -> `VoiceSpec::phoneme_ids` -> `Voice::infer` (ONNX) ->
+//! `Resamplers` (22.05 kHz -> 8/16 kHz) -> i16 chunks on the request's channel.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub mod cache;
+pub mod chunk;
+pub mod engine;
+pub mod normalize;
+pub mod phonemize;
+pub mod playback;
+pub mod resample;
+pub mod voice;
+
+pub use cache::{CACHE_RATE, PromptCache, write_wav};
+pub use engine::{
+    AudioChunk, CancelHandle, EngineStats, PrewarmReport, SynthOptions, SynthStats, SynthStream,
+    TtsEngine, TtsEvent,
+};
+pub use normalize::spoken_text;
+pub use ort::environment::Environment as OrtEnvironment;
+pub use phonemize::{EspeakPhonemizer, Phonemizer};
+pub use voice::{Voice, VoiceSpec, ort_environment};
+
+/// How to get missing model files.
+pub const FETCH_HINT: &str = "make models";
+/// The ONNX Runtime library, relative to the models dir.
+pub const ORT_LIB: &str = "onnxruntime/libonnxruntime.so.1.31.1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TtsError {
+    #[error("missing {path}: fetch it with `{hint}`")]
+    MissingFile { path: PathBuf, hint: &'static str },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("voice config: {0}")]
+    VoiceConfig(String),
+    #[error("espeak-ng: {0}")]
+    Espeak(String),
+    #[error("onnx runtime: {0}")]
+    Ort(String),
+    #[error("resampling: {0}")]
+    Resample(String),
+    #[error("synthesis: {0}")]
+    Synthesis(String),
+    #[error("synthesis queue full")]
+    Busy,
+    #[error("tts engine stopped")]
+    Stopped,
+    #[error("{0}")]
+    Playback(String),
+}
 
 /// TTS settings (`[tts]` in ivr.toml).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -9,11 +66,17 @@ use serde::{Deserialize, Serialize};
 pub struct TtsConfig {
     /// Piper voice (.onnx; its .onnx.json beside it), relative to the models dir.
     pub voice: String,
-    /// Synthesis threads.
+    /// Synthesis threads (each holds its own ONNX session, ~100 MB).
     pub workers: usize,
+    /// ONNX Runtime intra-op threads per synthesis thread.
+    pub intra_threads: usize,
+    /// Requests that may wait for a synthesis thread; more are refused (`TtsError::Busy`).
+    pub queue: usize,
     /// Default speaking rate (1.0 = the voice's own; < 1 slower).
     pub speed: f32,
-    /// Prompt cache directory.
+    /// Silence between sentences of one reply, in ms.
+    pub sentence_pause_ms: u32,
+    /// Prompt cache directory (empty = memory only).
     pub cache_dir: String,
 }
 
@@ -22,7 +85,10 @@ impl Default for TtsConfig {
         Self {
             voice: "piper/en_US-joe-medium.onnx".into(),
             workers: 1,
+            intra_threads: 1,
+            queue: 16,
             speed: 1.0,
+            sentence_pause_ms: 150,
             cache_dir: "data/prompt-cache".into(),
         }
     }
