@@ -1,0 +1,3 @@
+//! In-band DTMF detection (placeholder until built).
+#[derive(Debug, Default)]
+pub struct InbandDtmfDetector;
