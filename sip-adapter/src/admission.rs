@@ -44,7 +44,9 @@ impl Cidr {
         };
         match (self.net, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
@@ -226,7 +228,10 @@ mod tests {
         assert_eq!(a.admit(t0, 0, false, false), Ok(()));
         assert_eq!(a.admit(t0, 0, false, false), Err(Refusal::RateLimited));
         // 100 ms at 10/s refills one token.
-        assert_eq!(a.admit(t0 + Duration::from_millis(100), 0, false, false), Ok(()));
+        assert_eq!(
+            a.admit(t0 + Duration::from_millis(100), 0, false, false),
+            Ok(())
+        );
         assert_eq!(
             a.admit(t0 + Duration::from_millis(110), 0, false, false),
             Err(Refusal::RateLimited)

@@ -215,7 +215,10 @@ pub fn parse(body: &[u8]) -> Result<RemoteSdp, SdpError> {
     let mut codecs = Vec::new();
     let mut telephone_event_pt = None;
     for &pt in &pts {
-        let map = rtpmaps.iter().find(|(p, _)| *p == pt).map(|(_, e)| e.as_str());
+        let map = rtpmaps
+            .iter()
+            .find(|(p, _)| *p == pt)
+            .map(|(_, e)| e.as_str());
         let codec = match (pt, map) {
             (_, Some(enc)) if enc.starts_with("pcmu/8000") => Some(Codec::Pcmu),
             (_, Some(enc)) if enc.starts_with("pcma/8000") => Some(Codec::Pcma),
@@ -293,7 +296,14 @@ pub fn build_answer(local_rtp: SocketAddr, media: &NegotiatedMedia, origin: SdpO
             "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
         ));
     }
-    sdp_text(local_rtp, &pts, &attrs, media.ptime, media.direction, origin)
+    sdp_text(
+        local_rtp,
+        &pts,
+        &attrs,
+        media.ptime,
+        media.direction,
+        origin,
+    )
 }
 
 /// Our SDP offer (late-offer INVITE, or a re-INVITE without SDP): PCMU, PCMA, telephone-event 101.
@@ -440,7 +450,10 @@ m=audio 4000 RTP/AVP 18 101\r\na=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-e
 
     #[test]
     fn sendonly_offer_gets_recvonly_answer() {
-        let s = SIPP_UAC.replace("a=fmtp:101 0-11,16\r\n", "a=fmtp:101 0-11,16\r\na=sendonly\r\n");
+        let s = SIPP_UAC.replace(
+            "a=fmtp:101 0-11,16\r\n",
+            "a=fmtp:101 0-11,16\r\na=sendonly\r\n",
+        );
         let o = parse(s.as_bytes()).unwrap();
         assert!(o.is_hold());
         let m = negotiate(&o).unwrap();

@@ -6,18 +6,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::headers::make_header;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, Request, StatusCode, Transport};
-use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::TransportLayer;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::TransportLayer;
-use rsipstack::EndpointBuilder;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util_token::CancellationToken;
 use tracing::{debug, info, warn};
@@ -415,7 +415,10 @@ async fn handle_request(shared: &Arc<ServerShared>, tx: &mut Transaction) -> Res
     match req.method {
         Method::Invite => handle_invite(shared, tx).await,
         Method::Options => {
-            let allow = make_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY".into());
+            let allow = make_header(
+                "Allow",
+                "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY".into(),
+            );
             let accept = make_header("Accept", "application/sdp".into());
             reply(tx, 200, vec![allow, accept]).await
         }
@@ -424,7 +427,10 @@ async fn handle_request(shared: &Arc<ServerShared>, tx: &mut Transaction) -> Res
             reply(tx, 481, vec![]).await
         }
         _ => {
-            let allow = make_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY".into());
+            let allow = make_header(
+                "Allow",
+                "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY".into(),
+            );
             reply(tx, 405, vec![allow]).await
         }
     }
@@ -451,7 +457,11 @@ fn session_expires(req: &Request, cfg: &SipConfig) -> Option<u32> {
     let asked = req
         .header_value("Session-Expires")
         .or_else(|| req.header_value("x"))
-        .and_then(|v| v.split(';').next().and_then(|n| n.trim().parse::<u32>().ok()))?;
+        .and_then(|v| {
+            v.split(';')
+                .next()
+                .and_then(|n| n.trim().parse::<u32>().ok())
+        })?;
     // RFC 4028 minimum is 90 s; never accept less than that.
     Some(asked.clamp(90, cfg.session_expires_s.max(90)))
 }
@@ -526,11 +536,13 @@ async fn handle_invite(shared: &Arc<ServerShared>, tx: &mut Transaction) -> Resu
             ""
         }
     );
-    let contact = rsipstack::sip::Uri::try_from(contact.as_str()).map_err(|e| SipError::Stack(e.to_string()))?;
+    let contact = rsipstack::sip::Uri::try_from(contact.as_str())
+        .map_err(|e| SipError::Stack(e.to_string()))?;
     let (state_tx, state_rx) = shared.dialog_layer.new_dialog_state_channel();
-    let dialog = shared
-        .dialog_layer
-        .get_or_create_server_invite(tx, state_tx, None, Some(contact))?;
+    let dialog =
+        shared
+            .dialog_layer
+            .get_or_create_server_invite(tx, state_tx, None, Some(contact))?;
 
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (phase_tx, _) = watch::channel(Phase::Offered);
@@ -553,14 +565,17 @@ async fn handle_invite(shared: &Arc<ServerShared>, tx: &mut Transaction) -> Resu
         .connection
         .as_ref()
         .and_then(|c| c.get_remote_addr().and_then(|a| a.get_socketaddr().ok()))
-        .or_else(|| {
-            rsipstack::transport::SipConnection::get_destination(&req.clone().into()).ok()
-        })
+        .or_else(|| rsipstack::transport::SipConnection::get_destination(&req.clone().into()).ok())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let headers = req
         .headers
         .iter()
-        .filter(|h| !matches!(h, Header::Via(_) | Header::Route(_) | Header::RecordRoute(_)))
+        .filter(|h| {
+            !matches!(
+                h,
+                Header::Via(_) | Header::Route(_) | Header::RecordRoute(_)
+            )
+        })
         .map(|h| (h.name().to_string(), h.value().to_string()))
         .collect();
     let incoming = IncomingCall {
@@ -616,7 +631,9 @@ async fn refuse_503(shared: &Arc<ServerShared>, tx: &mut Transaction, r: Refusal
 
 async fn call_task(call: Arc<CallShared>, mut states: DialogStateReceiver, _slot: SlotGuard) {
     let mut refresh_deadline: Option<tokio::time::Instant> = None;
-    let interval = call.session_expires.map(|s| Duration::from_secs(u64::from(s)));
+    let interval = call
+        .session_expires
+        .map(|s| Duration::from_secs(u64::from(s)));
     let end = loop {
         let sleep_until = refresh_deadline;
         let state = tokio::select! {
@@ -693,7 +710,9 @@ async fn call_task(call: Arc<CallShared>, mut states: DialogStateReceiver, _slot
                 break match reason {
                     TerminatedReason::UacBye => EndReason::RemoteBye,
                     TerminatedReason::UacCancel => EndReason::Cancelled,
-                    TerminatedReason::UasBye | TerminatedReason::UasDecline => EndReason::LocalHangup,
+                    TerminatedReason::UasBye | TerminatedReason::UasDecline => {
+                        EndReason::LocalHangup
+                    }
                     TerminatedReason::Timeout => EndReason::Timeout,
                     other => EndReason::Other(format!("{other:?}")),
                 };
@@ -715,7 +734,12 @@ async fn call_task(call: Arc<CallShared>, mut states: DialogStateReceiver, _slot
 fn on_media_update(
     call: &CallShared,
     req: &Request,
-) -> (u16, Option<Vec<Header>>, Option<Vec<u8>>, Option<NegotiatedMedia>) {
+) -> (
+    u16,
+    Option<Vec<Header>>,
+    Option<Vec<u8>>,
+    Option<NegotiatedMedia>,
+) {
     let Ok(mut local) = call.local.lock() else {
         return (500, None, None, None);
     };
@@ -725,7 +749,10 @@ fn on_media_update(
     };
     let mut headers = vec![Header::ContentType("application/sdp".into())];
     if let Some(se) = call.session_expires {
-        headers.push(make_header("Session-Expires", format!("{se};refresher=uac")));
+        headers.push(make_header(
+            "Session-Expires",
+            format!("{se};refresher=uac"),
+        ));
     }
     if req.body.is_empty() {
         if req.method == Method::Update {
@@ -789,7 +816,10 @@ impl CallHandle {
         };
         let mut headers = vec![Header::ContentType("application/sdp".into())];
         if let Some(se) = self.call.session_expires {
-            headers.push(make_header("Session-Expires", format!("{se};refresher=uac")));
+            headers.push(make_header(
+                "Session-Expires",
+                format!("{se};refresher=uac"),
+            ));
             headers.push(make_header("Require", "timer".into()));
         }
         headers.push(make_header("Supported", "timer".into()));
@@ -822,7 +852,9 @@ impl CallHandle {
             });
         }
         self.call.phase.send_replace(Phase::Answered);
-        self.call.dialog.accept(Some(headers), Some(body.into_bytes()))?;
+        self.call
+            .dialog
+            .accept(Some(headers), Some(body.into_bytes()))?;
         if let Some(m) = early_media {
             return Ok(m);
         }
@@ -843,7 +875,12 @@ impl CallHandle {
         tokio::time::timeout(ACK_WAIT, wait)
             .await
             .map_err(|_| SipError::Timeout("ACK"))??;
-        let ack = match self.call.server.dialog_layer.get_dialog(&self.call.dialog.id()) {
+        let ack = match self
+            .call
+            .server
+            .dialog_layer
+            .get_dialog(&self.call.dialog.id())
+        {
             Some(Dialog::Invite(d)) => d.last_remote_ack(),
             _ => None,
         }
@@ -899,7 +936,13 @@ impl CallHandle {
         };
         let mut hdrs = vec![
             make_header("Refer-To", refer_to),
-            make_header("Referred-By", format!("<sip:{}@{}>", self.call.server.cfg.user_agent, self.call.server.contact_host)),
+            make_header(
+                "Referred-By",
+                format!(
+                    "<sip:{}@{}>",
+                    self.call.server.cfg.user_agent, self.call.server.contact_host
+                ),
+            ),
         ];
         for (k, v) in headers {
             hdrs.push(make_header(&k, v));
@@ -914,7 +957,9 @@ impl CallHandle {
             return Ok(TransferOutcome::Rejected(code));
         }
         match tokio::time::timeout(NOTIFY_WAIT, w_rx).await {
-            Ok(Ok(status)) if (200..300).contains(&status) => Ok(TransferOutcome::Succeeded(status)),
+            Ok(Ok(status)) if (200..300).contains(&status) => {
+                Ok(TransferOutcome::Succeeded(status))
+            }
             Ok(Ok(status)) => Ok(TransferOutcome::Failed(status)),
             _ => Ok(TransferOutcome::NoFinalNotify),
         }

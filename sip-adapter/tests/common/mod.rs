@@ -10,6 +10,9 @@ use std::time::Duration;
 use ivr_sip::{CallEvent, EndReason, IncomingCall, SipConfig, SipServer, TransferOutcome};
 use tokio::net::UdpSocket;
 
+/// RTP packets received per call, and the payload type of the first.
+pub type RtpLog = Arc<Mutex<Vec<(usize, Option<u8>)>>>;
+
 /// What the scripted call loop does with each call.
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
@@ -28,7 +31,7 @@ pub struct Bot {
     /// One line per observed thing: "call from=.. to=..", "confirmed", "dtmf:7", ...
     pub log: Arc<Mutex<Vec<String>>>,
     /// RTP packets received from callers, per call, with payload type of the first.
-    pub rtp: Arc<Mutex<Vec<(usize, Option<u8>)>>>,
+    pub rtp: RtpLog,
 }
 
 impl Bot {
@@ -36,7 +39,10 @@ impl Bot {
         self.log.lock().unwrap().clone()
     }
     pub fn count(&self, prefix: &str) -> usize {
-        self.lines().iter().filter(|l| l.starts_with(prefix)).count()
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
     }
     /// Wait until `count(prefix) >= n` or time out.
     pub async fn wait_for(&self, prefix: &str, n: usize, within: Duration) -> bool {
@@ -88,12 +94,7 @@ fn silence_packet(pt: u8, seq: u16, ts: u32) -> Vec<u8> {
     p
 }
 
-async fn run_call(
-    mut call: IncomingCall,
-    mode: Mode,
-    log: Arc<Mutex<Vec<String>>>,
-    rtp: Arc<Mutex<Vec<(usize, Option<u8>)>>>,
-) {
+async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>>>, rtp: RtpLog) {
     push(
         &log,
         format!(
@@ -210,7 +211,10 @@ pub fn free_media_port() -> u16 {
     loop {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = s.local_addr().unwrap().port();
-        if p % 2 == 0 && p < 65000 && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
+        if p.is_multiple_of(2)
+            && p < 65000
+            && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
+        {
             return p;
         }
     }
@@ -223,17 +227,32 @@ pub struct SippResult {
 }
 
 /// Run SIPp against `target` with a fixture scenario. `extra`: e.g. ["-m","100","-r","10"].
-pub async fn sipp(scenario: &str, target: SocketAddr, extra: &[&str], timeout_s: u32) -> SippResult {
+pub async fn sipp(
+    scenario: &str,
+    target: SocketAddr,
+    extra: &[&str],
+    timeout_s: u32,
+) -> SippResult {
     let mp = free_media_port().to_string();
     let path = fixture(scenario);
+    let err_file = std::env::temp_dir().join(format!("ivr-sipp-{}-{mp}.err", std::process::id()));
     assert!(path.exists(), "missing SIPp scenario {}", path.display());
     let out = tokio::process::Command::new("sipp")
         .arg(target.to_string())
         .arg("-sf")
         .arg(&path)
-        .args(["-i", "127.0.0.1", "-mp", &mp, "-nostdin"])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-mp",
+            &mp,
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+        ])
+        .arg(&err_file)
         .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
-        .args(if extra.iter().any(|a| *a == "-m") {
+        .args(if extra.contains(&"-m") {
             vec![]
         } else {
             vec!["-m", "1"]
@@ -243,9 +262,14 @@ pub async fn sipp(scenario: &str, target: SocketAddr, extra: &[&str], timeout_s:
         .output()
         .await
         .expect("sipp runs (Debian package sip-tester)");
+    let errors = std::fs::read_to_string(&err_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_file);
     SippResult {
         ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stdout: format!(
+            "{}\nSIPp error file:\n{errors}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
