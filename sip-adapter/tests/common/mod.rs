@@ -141,7 +141,8 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
     let rx_task = tokio::spawn(async move {
         let mut buf = [0u8; 2048];
         while let Ok((n, _)) = rsock.recv_from(&mut buf).await {
-            if n >= 12 {
+            // RTP version 2 only: linphone also sends STUN (first byte 0) to this port.
+            if n >= 12 && buf[0] >> 6 == 2 {
                 let mut r = rtp_rx.lock().unwrap();
                 r[idx].0 += 1;
                 r[idx].1.get_or_insert(buf[1] & 0x7f);
