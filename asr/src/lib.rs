@@ -1,10 +1,61 @@
 //! ivr-asr: speech recognition for 8 kHz phone audio, on the machine.
 //!
 //! Silero VAD (ONNX), a sans-IO adaptive endpointer, the Whisper recogniser with a
-//! worker pool on dedicated threads, text normalisation for matching, and the
-//! CTranslate2 -> ggml converter used by `ivr models convert`.
+//! worker pool on dedicated threads, the hallucination guard, speculative decoding
+//! support, and the CTranslate2 -> ggml converter used by `ivr models convert`.
+//!
+//! Audio into this crate is mono f32 in [-1, 1] at 16 kHz (the VAD also runs at 8 kHz).
+//! Reading files and resampling belong to ivr-media.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub mod convert;
+pub mod endpoint;
+pub mod guard;
+pub mod onnx;
+pub mod pool;
+pub mod recognizer;
+pub mod speculative;
+pub mod stream;
+pub mod vad;
+
+pub use convert::{ConvertError, ConvertSummary, convert_ct2_to_ggml};
+pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Expectation};
+pub use onnx::{onnx_runtime_check, ort_environment, ort_version};
+pub use ort::environment::Environment as OrtEnvironment;
+pub use pool::{AsrPool, AsrTicket};
+pub use recognizer::{Hints, Recognizer, Segment, Transcript, WhisperModel, Word};
+pub use speculative::{Speculation, SpeculativeOutcome};
+pub use stream::{SpeechStream, StreamEvent, Utterance};
+pub use vad::{SileroVad, VadRate};
+
+/// Whisper's input rate.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// The command that fetches and converts the models.
+pub const FETCH_HINT: &str = "make models";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AsrError {
+    #[error("model file {path} is missing: run `{FETCH_HINT}`")]
+    MissingModel { path: PathBuf },
+    #[error("whisper: {0}")]
+    Whisper(String),
+    #[error("onnx runtime: {0}")]
+    Onnx(String),
+    #[error("bad audio: {0}")]
+    BadAudio(String),
+    #[error(
+        "audio is {seconds:.1} s long; at most {max:.0} s per utterance (split it, e.g. with the endpointer)"
+    )]
+    TooLong { seconds: f64, max: f64 },
+    #[error("ASR queue full ({queued} waiting): try again later")]
+    QueueFull { queued: usize },
+    #[error("ASR worker pool has shut down")]
+    PoolClosed,
+}
 
 /// ASR settings (`[asr]` in ivr.toml).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +70,17 @@ pub struct AsrConfig {
     pub threads_per_worker: usize,
     /// Bounded request queue length.
     pub queue: usize,
+    /// Silero VAD model, relative to the models dir.
+    pub vad_model: String,
+    /// Rate the VAD runs at: 16000 (after the call's 8 -> 16 kHz resampling) or 8000.
+    pub vad_sample_rate: u32,
+    /// Audio kept before the detected speech start (Silero reacts a frame or two late).
+    pub preroll_ms: u64,
+    /// Start decoding at the first pause (speculative decoding).
+    pub speculative: bool,
+    /// Initial prompt used when the dialog gives none (empty: none).
+    pub initial_prompt: String,
+    pub endpoint: EndpointConfig,
 }
 
 impl Default for AsrConfig {
@@ -29,13 +91,12 @@ impl Default for AsrConfig {
             workers: 1,
             threads_per_worker: 2,
             queue: 64,
+            vad_model: "silero_vad.onnx".into(),
+            vad_sample_rate: 16_000,
+            preroll_ms: 200,
+            speculative: true,
+            initial_prompt: String::new(),
+            endpoint: EndpointConfig::default(),
         }
     }
-}
-
-/// Load the ONNX runtime library (ort load-dynamic) and return its version string.
-/// Used by `ivr doctor`. Safe to call more than once.
-pub fn onnx_runtime_check(lib: &std::path::Path) -> Result<String, String> {
-    // Filled in with the VAD (issue 5): until then only the file's presence is checked.
-    Ok(format!("{} present, load not yet checked", lib.display()))
 }

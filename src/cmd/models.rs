@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::config::Config;
+use crate::paths;
 
 #[derive(clap::Subcommand)]
 pub enum ModelsCommand {
@@ -20,12 +21,25 @@ pub enum ModelsCommand {
 
 pub fn run(cmd: ModelsCommand, cfg: &Config) -> Result<ExitCode> {
     match cmd {
-        ModelsCommand::Convert {
-            input: _,
-            output: _,
-        } => {
-            let _ = cfg;
-            anyhow::bail!("models convert: not built yet (issue 5)")
+        ModelsCommand::Convert { input, output } => {
+            let input = input.unwrap_or_else(|| paths::model(cfg, "whisper-tiny.en-ct2"));
+            let output = output.unwrap_or_else(|| paths::model(cfg, &cfg.asr.model));
+            let started = std::time::Instant::now();
+            let summary = ivr_asr::convert_ct2_to_ggml(&input, &output).with_context(|| {
+                format!("converting {} -> {}", input.display(), output.display())
+            })?;
+            println!(
+                "wrote {} ({} tensors, {:.1} MB, n_vocab {}, d {}, layers {}/{}) in {:.1} s",
+                output.display(),
+                summary.tensors,
+                summary.bytes as f64 / 1e6,
+                summary.n_vocab,
+                summary.n_state,
+                summary.n_audio_layer,
+                summary.n_text_layer,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

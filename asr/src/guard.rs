@@ -1,0 +1,239 @@
+//! Hallucination guard: Whisper writes fluent text for silence, noise and music, and
+//! greedy decoding can loop. Three defences: don't decode non-speech, drop phantom
+//! phrases when the evidence for speech is weak, and cut repetition loops.
+
+use serde::Serialize;
+
+/// What the guard did to a transcript.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", content = "detail", rename_all = "snake_case")]
+pub enum GuardAction {
+    /// Not decoded: too short or too quiet to hold speech.
+    NotSpeech(String),
+    /// Whisper's own no-speech probability was high and its text unsure.
+    NoSpeech,
+    /// A known phantom phrase ("thanks for watching", "[BLANK_AUDIO]", ...).
+    Phantom(String),
+    /// A repetition loop was cut back to one occurrence.
+    RepetitionCut { removed_words: usize },
+}
+
+/// Shortest audio worth decoding.
+const MIN_SAMPLES: usize = 16_000 / 10; // 100 ms: whisper.cpp refuses less
+/// RMS below this (about -60 dBFS) is line silence, not speech.
+const MIN_RMS: f32 = 0.001;
+
+/// Before decoding: `Some` if the audio cannot hold speech.
+pub fn precheck(audio: &[f32]) -> Option<GuardAction> {
+    if audio.len() < MIN_SAMPLES {
+        return Some(GuardAction::NotSpeech(format!(
+            "{} ms of audio (< 100 ms)",
+            audio.len() / 16
+        )));
+    }
+    let rms = (audio.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / audio.len() as f64)
+        .sqrt() as f32;
+    if rms < MIN_RMS {
+        return Some(GuardAction::NotSpeech(format!(
+            "silence (RMS {:.1} dBFS)",
+            20.0 * rms.max(1e-9).log10()
+        )));
+    }
+    None
+}
+
+/// Phrases Whisper produces from non-speech that no IVR caller says.
+const ALWAYS_PHANTOM: &[&str] = &[
+    "thanks for watching",
+    "thank you for watching",
+    "please subscribe",
+    "subscribe to",
+    "like and subscribe",
+    "see you in the next video",
+    "subtitles by",
+    "transcribed by",
+    "amara org",
+    "blank audio",
+];
+
+/// Phrases that are real answers too ("thank you", "bye"), but also Whisper's favourite
+/// output for noise: dropped only when the evidence for speech is weak.
+const WEAK_PHANTOM: &[&str] = &[
+    "thank you",
+    "thanks",
+    "you",
+    "bye",
+    "bye bye",
+    "so",
+    "oh",
+    "uh",
+    "um",
+    "hmm",
+    "the end",
+    "i",
+    "okay",
+    "",
+];
+
+fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '\'' {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with(' ') {
+            out.push(' ');
+        }
+    }
+    out.trim().replace('\'', "")
+}
+
+/// Remove non-speech annotations: [BLANK_AUDIO], (music), *laughs*, ♪ ... ♪.
+fn strip_annotations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    let mut star = false;
+    for c in text.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            '*' => star = !star,
+            '♪' | '♫' => {}
+            _ if depth == 0 && !star => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Cut a unit of 1..=8 words repeated back to back: kept once. Short repeats are real
+/// speech ("five five five", "no no no"), so a cut needs >= 4 repeats covering >= 8
+/// words, or >= 8 repeats.
+fn cut_repetitions(words: &[&str]) -> (Vec<String>, usize) {
+    let key: Vec<String> = words.iter().map(|w| fold(w)).collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut removed = 0;
+    let mut i = 0;
+    while i < words.len() {
+        let mut best: Option<(usize, usize)> = None; // (unit, repeats)
+        for unit in 1..=8usize {
+            if i + unit * 2 > words.len() {
+                break;
+            }
+            let mut reps = 1;
+            while i + unit * (reps + 1) <= words.len()
+                && key[i..i + unit] == key[i + unit * reps..i + unit * (reps + 1)]
+            {
+                reps += 1;
+            }
+            let is_loop = (reps >= 4 && unit * reps >= 8) || reps >= 8;
+            if is_loop && best.is_none_or(|(u, r)| unit * reps > u * r) {
+                best = Some((unit, reps));
+            }
+        }
+        match best {
+            Some((unit, reps)) => {
+                out.extend(words[i..i + unit].iter().map(|w| w.to_string()));
+                removed += unit * (reps - 1);
+                i += unit * reps;
+            }
+            None => {
+                out.push(words[i].to_string());
+                i += 1;
+            }
+        }
+    }
+    (out, removed)
+}
+
+/// After decoding: the text to keep and what was done.
+pub fn filter(
+    raw: &str,
+    confidence: f32,
+    no_speech_prob: Option<f32>,
+) -> (String, Option<GuardAction>) {
+    let text = strip_annotations(raw);
+    let folded = fold(&text);
+    let no_speech = no_speech_prob.unwrap_or(0.0);
+    if folded.is_empty() {
+        let action = (!raw.trim().is_empty()).then(|| GuardAction::Phantom(raw.trim().to_owned()));
+        return (String::new(), action);
+    }
+    if no_speech > 0.6 && confidence < 0.5 {
+        return (String::new(), Some(GuardAction::NoSpeech));
+    }
+    if ALWAYS_PHANTOM.iter().any(|p| folded.contains(p)) {
+        return (String::new(), Some(GuardAction::Phantom(text)));
+    }
+    let weak = no_speech > 0.3 || confidence < 0.5;
+    if weak && WEAK_PHANTOM.contains(&folded.as_str()) {
+        return (String::new(), Some(GuardAction::Phantom(text)));
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (kept, removed) = cut_repetitions(&words);
+    if removed > 0 {
+        return (
+            kept.join(" "),
+            Some(GuardAction::RepetitionCut {
+                removed_words: removed,
+            }),
+        );
+    }
+    (text, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_and_blips_are_not_decoded() {
+        assert!(matches!(precheck(&[]), Some(GuardAction::NotSpeech(_))));
+        assert!(matches!(
+            precheck(&vec![0.0; 16_000]),
+            Some(GuardAction::NotSpeech(_))
+        ));
+        assert!(matches!(
+            precheck(&vec![0.5; 800]),
+            Some(GuardAction::NotSpeech(_))
+        ));
+        let tone: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.1).sin() * 0.3).collect();
+        assert_eq!(precheck(&tone), None);
+    }
+
+    #[test]
+    fn phantoms_dropped() {
+        assert_eq!(filter(" Thanks for watching!", 0.9, Some(0.1)).0, "");
+        assert_eq!(filter("[BLANK_AUDIO]", 0.9, Some(0.1)).0, "");
+        assert_eq!(filter("(music)", 0.9, Some(0.1)).0, "");
+        // "Thank you." is a real answer when Whisper is sure it heard speech...
+        assert_eq!(filter("Thank you.", 0.8, Some(0.05)).0, "Thank you.");
+        // ...and a phantom when it is not.
+        assert_eq!(filter("Thank you.", 0.3, Some(0.05)).0, "");
+        assert_eq!(filter("Thank you.", 0.8, Some(0.5)).0, "");
+        assert_eq!(
+            filter("Yes, please.", 0.3, Some(0.7)),
+            (String::new(), Some(GuardAction::NoSpeech))
+        );
+    }
+
+    #[test]
+    fn repetition_loops_are_cut_but_real_repeats_kept() {
+        let (t, a) = filter("my number is 5 5 5 and", 0.9, Some(0.0));
+        assert_eq!((t.as_str(), a), ("my number is 5 5 5 and", None));
+        assert_eq!(filter("no no no", 0.9, Some(0.0)).0, "no no no");
+        let looped = "I want to pay I want to pay I want to pay I want to pay I want to pay";
+        let (t, a) = filter(looped, 0.9, Some(0.0));
+        assert_eq!(t, "I want to pay");
+        assert_eq!(a, Some(GuardAction::RepetitionCut { removed_words: 16 }));
+        let (t, _) = filter("the the the the the the the the the the", 0.9, Some(0.0));
+        assert_eq!(t, "the");
+    }
+
+    #[test]
+    fn annotations_stripped_text_kept() {
+        assert_eq!(
+            filter("[music] I need help *sighs*", 0.9, Some(0.0)).0,
+            "I need help"
+        );
+    }
+}

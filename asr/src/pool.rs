@@ -1,0 +1,217 @@
+//! Recogniser worker pool: dedicated OS threads, one shared model, one `WhisperState` per
+//! worker, a bounded queue, and the expected wait the server uses for admission control.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use tokio::sync::oneshot;
+
+use crate::recognizer::{Hints, Recognizer, Transcript, WhisperModel};
+use crate::{AsrConfig, AsrError};
+
+type Reply = oneshot::Sender<Result<Transcript, AsrError>>;
+
+struct Job {
+    audio: Arc<[f32]>,
+    hints: Hints,
+    enqueued: Instant,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Stats {
+    /// Jobs waiting in the queue or being decoded.
+    outstanding: AtomicUsize,
+    /// Smoothed decode time per job, microseconds.
+    ewma_decode_us: AtomicU64,
+    /// Jobs skipped because their ticket was dropped before a worker reached them.
+    cancelled: AtomicU64,
+}
+
+/// The pool. Dropping it closes the queue; workers finish their current job and exit.
+pub struct AsrPool {
+    tx: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    stats: Arc<Stats>,
+    n_workers: usize,
+    capacity: usize,
+}
+
+/// A pending result. Await it (tokio or any executor), poll it with `try_take`, or
+/// `blocking_wait` outside async code. Dropping it cancels the job if no worker has
+/// started it yet (a stale speculative decode costs nothing then).
+pub struct AsrTicket {
+    rx: oneshot::Receiver<Result<Transcript, AsrError>>,
+}
+
+impl AsrTicket {
+    /// Block the current (non-async) thread until the result arrives.
+    pub fn blocking_wait(self) -> Result<Transcript, AsrError> {
+        self.rx.blocking_recv().map_err(|_| AsrError::PoolClosed)?
+    }
+
+    /// The result if it is ready; `None` while still queued or decoding.
+    pub fn try_take(&mut self) -> Option<Result<Transcript, AsrError>> {
+        match self.rx.try_recv() {
+            Ok(r) => Some(r),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(AsrError::PoolClosed)),
+        }
+    }
+}
+
+impl Future for AsrTicket {
+    type Output = Result<Transcript, AsrError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.map_err(|_| AsrError::PoolClosed).and_then(|x| x))
+    }
+}
+
+impl AsrPool {
+    /// Start `cfg.workers` threads, each decoding with `cfg.threads_per_worker` threads.
+    pub fn new(model: Arc<WhisperModel>, cfg: &AsrConfig) -> Result<Self, AsrError> {
+        let n_workers = cfg.workers.max(1);
+        let capacity = cfg.queue.max(1);
+        let (tx, rx) = bounded::<Job>(capacity);
+        let stats = Arc::new(Stats::default());
+        // Seed the estimate with a typical short-utterance decode so the first admission
+        // decisions are not optimistic zeros.
+        stats.ewma_decode_us.store(250_000, Ordering::Relaxed);
+        let mut workers = Vec::with_capacity(n_workers);
+        // Create every state up front so a failure is reported here, not on first use.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        for i in 0..n_workers {
+            let recognizer = Recognizer::new(model.clone(), cfg.threads_per_worker)?;
+            let rx: Receiver<Job> = rx.clone();
+            let stats = stats.clone();
+            let ready = ready_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("asr-worker-{i}"))
+                .spawn(move || {
+                    let _ = ready.send(());
+                    worker_loop(recognizer, rx, stats)
+                })
+                .map_err(|e| AsrError::Whisper(format!("spawning ASR worker: {e}")))?;
+            workers.push(handle);
+        }
+        for _ in 0..n_workers {
+            let _ = ready_rx.recv();
+        }
+        Ok(Self {
+            tx: Some(tx),
+            workers,
+            stats,
+            n_workers,
+            capacity,
+        })
+    }
+
+    /// Queue one utterance (mono f32, 16 kHz). Never blocks: a full queue is an error.
+    pub fn submit(
+        &self,
+        audio: impl Into<Arc<[f32]>>,
+        hints: Hints,
+    ) -> Result<AsrTicket, AsrError> {
+        let tx = self.tx.as_ref().ok_or(AsrError::PoolClosed)?;
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            audio: audio.into(),
+            hints,
+            enqueued: Instant::now(),
+            reply,
+        };
+        self.stats.outstanding.fetch_add(1, Ordering::SeqCst);
+        match tx.try_send(job) {
+            Ok(()) => Ok(AsrTicket { rx }),
+            Err(e) => {
+                self.stats.outstanding.fetch_sub(1, Ordering::SeqCst);
+                match e {
+                    TrySendError::Full(_) => Err(AsrError::QueueFull { queued: tx.len() }),
+                    TrySendError::Disconnected(_) => Err(AsrError::PoolClosed),
+                }
+            }
+        }
+    }
+
+    /// How long a request submitted now would wait before a worker starts it: jobs
+    /// ahead of it (queued + running) x smoothed decode time / workers. The server
+    /// compares this with its latency budget to answer 503.
+    pub fn expected_wait(&self) -> Duration {
+        let ahead = self.stats.outstanding.load(Ordering::SeqCst);
+        let per_job = self.stats.ewma_decode_us.load(Ordering::Relaxed);
+        let waves = ahead.div_ceil(self.n_workers) as u64;
+        // A free worker means no wait.
+        if ahead < self.n_workers {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(per_job * waves)
+    }
+
+    /// Smoothed decode time of one request.
+    pub fn typical_decode(&self) -> Duration {
+        Duration::from_micros(self.stats.ewma_decode_us.load(Ordering::Relaxed))
+    }
+
+    /// Requests queued or being decoded.
+    pub fn outstanding(&self) -> usize {
+        self.stats.outstanding.load(Ordering::SeqCst)
+    }
+
+    /// Requests dropped by their caller before a worker started them.
+    pub fn cancelled(&self) -> u64 {
+        self.stats.cancelled.load(Ordering::Relaxed)
+    }
+
+    pub fn workers(&self) -> usize {
+        self.n_workers
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl Drop for AsrPool {
+    fn drop(&mut self) {
+        self.tx.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn worker_loop(mut recognizer: Recognizer, rx: Receiver<Job>, stats: Arc<Stats>) {
+    // The shared channel hands each job to whichever worker is free.
+    while let Ok(job) = rx.recv() {
+        if job.reply.is_closed() {
+            stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            stats.outstanding.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
+        let queue_ms = job.enqueued.elapsed().as_millis() as u32;
+        let started = Instant::now();
+        // A panic inside whisper-rs must not take the worker (and every later call) down.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            recognizer.transcribe(&job.audio, &job.hints)
+        }))
+        .unwrap_or_else(|_| Err(AsrError::Whisper("decoder panicked".into())));
+        let took = started.elapsed().as_micros() as u64;
+        let old = stats.ewma_decode_us.load(Ordering::Relaxed);
+        stats
+            .ewma_decode_us
+            .store((old * 7 + took) / 8, Ordering::Relaxed);
+        stats.outstanding.fetch_sub(1, Ordering::SeqCst);
+        let _ = job.reply.send(result.map(|mut t| {
+            t.queue_ms = queue_ms;
+            t
+        }));
+    }
+}

@@ -1,0 +1,321 @@
+//! Whisper recogniser (whisper-rs / whisper.cpp) with the settings of DESIGN.md §7.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::Instant;
+
+use serde::Serialize;
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use crate::guard::{self, GuardAction};
+use crate::{AsrError, SAMPLE_RATE};
+
+/// Longest audio decoded in one pass: Whisper's 30 s window.
+pub const MAX_SECONDS: f64 = 30.0;
+
+/// A loaded ggml model, shared (`Arc`) by every worker; each worker has its own state.
+pub struct WhisperModel {
+    ctx: WhisperContext,
+    path: PathBuf,
+    language: String,
+}
+
+impl std::fmt::Debug for WhisperModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperModel")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+static LOG_HOOKS: Once = Once::new();
+
+impl WhisperModel {
+    /// Load `path` (ggml). `language` is fixed for every decode ("en" for `.en` models).
+    pub fn load(path: &Path, language: &str) -> Result<Arc<Self>, AsrError> {
+        // whisper.cpp / ggml print to stderr unless hooked: send it to tracing instead.
+        LOG_HOOKS.call_once(whisper_rs::install_logging_hooks);
+        if !path.is_file() {
+            return Err(AsrError::MissingModel {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(false);
+        let ctx = WhisperContext::new_with_params(path, params)
+            .map_err(|e| AsrError::Whisper(format!("loading {}: {e}", path.display())))?;
+        if !ctx.is_multilingual() && language != "en" {
+            return Err(AsrError::Whisper(format!(
+                "{} is English-only; language `{language}` needs a multilingual model",
+                path.display()
+            )));
+        }
+        Ok(Arc::new(Self {
+            ctx,
+            path: path.to_path_buf(),
+            language: language.to_owned(),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Per-request biasing from the dialog.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hints {
+    /// Text Whisper sees as preceding context, e.g. "Account number: 4 5 1 2." or the option
+    /// names of a menu. Keep it short: it is decoded as prompt tokens.
+    pub initial_prompt: Option<String>,
+}
+
+impl Hints {
+    pub fn prompt(text: impl Into<String>) -> Self {
+        Self {
+            initial_prompt: Some(text.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Segment {
+    pub start_ms: u32,
+    pub end_ms: u32,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Word {
+    pub text: String,
+    pub start_ms: u32,
+    pub end_ms: u32,
+    /// Mean token probability of the word.
+    pub probability: f32,
+}
+
+/// One recognition result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcript {
+    /// Final text after the hallucination guard ("" for no speech).
+    pub text: String,
+    pub segments: Vec<Segment>,
+    /// Word timings from whisper's token timestamps (approximate, ~20-40 ms).
+    pub words: Vec<Word>,
+    /// Mean probability of the text tokens (0..1); 0 when there is no text.
+    pub confidence: f32,
+    /// Whisper's no-speech probability for the utterance (None if it produced no segment).
+    pub no_speech_prob: Option<f32>,
+    pub audio_ms: u32,
+    /// Words per second of audio (speech rate for the analytics).
+    pub words_per_second: f32,
+    /// What the hallucination guard did, if anything.
+    pub guard: Option<GuardAction>,
+    /// Time spent decoding, and (pool only) waiting in the queue.
+    pub decode_ms: u32,
+    pub queue_ms: u32,
+}
+
+impl Transcript {
+    fn empty(audio_ms: u32, guard: Option<GuardAction>) -> Self {
+        Self {
+            text: String::new(),
+            segments: Vec::new(),
+            words: Vec::new(),
+            confidence: 0.0,
+            no_speech_prob: None,
+            audio_ms,
+            words_per_second: 0.0,
+            guard,
+            decode_ms: 0,
+            queue_ms: 0,
+        }
+    }
+}
+
+/// `audio_ctx` sized to the utterance (DESIGN.md §7): encoder cost scales with it, and
+/// with `single_segment` audio beyond `audio_ctx * 20 ms` would be cut.
+pub fn audio_ctx_for(samples: usize) -> i32 {
+    let seconds = samples as f64 / SAMPLE_RATE as f64;
+    ((seconds * 50.0).ceil() as i32 + 64).clamp(384, 1500)
+}
+
+/// A worker's recogniser: the shared model plus this thread's `WhisperState`.
+pub struct Recognizer {
+    model: Arc<WhisperModel>,
+    state: WhisperState,
+    threads: usize,
+}
+
+impl Recognizer {
+    pub fn new(model: Arc<WhisperModel>, threads: usize) -> Result<Self, AsrError> {
+        let state = model
+            .ctx
+            .create_state()
+            .map_err(|e| AsrError::Whisper(format!("creating state: {e}")))?;
+        Ok(Self {
+            model,
+            state,
+            threads: threads.max(1),
+        })
+    }
+
+    pub fn model(&self) -> &Arc<WhisperModel> {
+        &self.model
+    }
+
+    /// Transcribe one utterance: mono f32 at 16 kHz, at most 30 s.
+    pub fn transcribe(&mut self, audio: &[f32], hints: &Hints) -> Result<Transcript, AsrError> {
+        let started = Instant::now();
+        let seconds = audio.len() as f64 / SAMPLE_RATE as f64;
+        let audio_ms = (seconds * 1000.0).round() as u32;
+        if seconds > MAX_SECONDS {
+            return Err(AsrError::TooLong {
+                seconds,
+                max: MAX_SECONDS,
+            });
+        }
+        if audio.iter().any(|s| !s.is_finite()) {
+            return Err(AsrError::BadAudio("samples are NaN or infinite".into()));
+        }
+        // No text from non-speech: nothing to decode in (near) digital silence or a blip.
+        if let Some(action) = guard::precheck(audio) {
+            return Ok(Transcript::empty(audio_ms, Some(action)));
+        }
+
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.threads as i32);
+        params.set_language(Some(&self.model.language));
+        params.set_translate(false);
+        params.set_no_context(true);
+        params.set_single_segment(true);
+        params.set_suppress_nst(true);
+        // Timestamps on: without them a small audio_ctx makes greedy decoding loop.
+        params.set_no_timestamps(false);
+        params.set_token_timestamps(true);
+        params.set_audio_ctx(audio_ctx_for(audio.len()));
+        // No temperature fallback: deterministic results and bounded latency; the guard
+        // handles the loops fallback would otherwise retry.
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        // A runaway loop cannot produce more than ~8 tokens per second of audio.
+        params.set_max_tokens(((seconds * 8.0).ceil() as i32).max(24));
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        if let Some(prompt) = hints
+            .initial_prompt
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            params.set_initial_prompt(prompt);
+        }
+
+        self.state
+            .full(params, audio)
+            .map_err(|e| AsrError::Whisper(format!("decode: {e}")))?;
+
+        let eot = self.model.ctx.token_eot();
+        let mut segments = Vec::new();
+        let mut words: Vec<(Word, f32, u32)> = Vec::new();
+        let mut probs = Vec::new();
+        let mut no_speech_prob = None;
+        for seg in self.state.as_iter() {
+            let text = seg
+                .to_str_lossy()
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default();
+            no_speech_prob.get_or_insert(seg.no_speech_probability());
+            segments.push(Segment {
+                start_ms: (seg.start_timestamp().max(0) * 10) as u32,
+                end_ms: (seg.end_timestamp().max(0) * 10) as u32,
+                text,
+            });
+            for i in 0..seg.n_tokens() {
+                let Some(tok) = seg.get_token(i) else {
+                    continue;
+                };
+                let data = tok.token_data();
+                if data.id >= eot {
+                    continue; // special and timestamp tokens
+                }
+                let piece = tok
+                    .to_str_lossy()
+                    .map(|s| s.into_owned())
+                    .unwrap_or_default();
+                probs.push(data.p);
+                let (t0, t1) = ((data.t0.max(0) * 10) as u32, (data.t1.max(0) * 10) as u32);
+                let continues = !piece.starts_with(' ') && !piece.is_empty() && !words.is_empty();
+                match words.last_mut() {
+                    Some((w, sum, n)) if continues => {
+                        w.text.push_str(&piece);
+                        w.end_ms = w.end_ms.max(t1);
+                        *sum += data.p;
+                        *n += 1;
+                    }
+                    _ => words.push((
+                        Word {
+                            text: piece.trim_start().to_owned(),
+                            start_ms: t0,
+                            end_ms: t1,
+                            probability: 0.0,
+                        },
+                        data.p,
+                        1u32,
+                    )),
+                }
+            }
+        }
+        let mut words: Vec<Word> = words
+            .into_iter()
+            .map(|(mut w, sum, n)| {
+                w.probability = sum / n as f32;
+                w
+            })
+            .collect();
+        words.retain(|w| !w.text.trim().is_empty());
+        let confidence = if probs.is_empty() {
+            0.0
+        } else {
+            probs.iter().sum::<f32>() / probs.len() as f32
+        };
+        let raw: String = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (text, guard_action) = guard::filter(&raw, confidence, no_speech_prob);
+        if text.is_empty() {
+            words.clear();
+            segments.clear();
+        } else if guard_action.is_some() {
+            // Text was cut: keep timings of the words that survived.
+            let keep = text.split_whitespace().count();
+            words.truncate(keep);
+            if let Some(s) = segments.first_mut() {
+                s.text = text.clone();
+                segments.truncate(1);
+            }
+        }
+        let n_words = text.split_whitespace().count();
+        Ok(Transcript {
+            words_per_second: if seconds > 0.0 {
+                (n_words as f64 / seconds) as f32
+            } else {
+                0.0
+            },
+            text,
+            segments,
+            words,
+            confidence,
+            no_speech_prob,
+            audio_ms,
+            guard: guard_action,
+            decode_ms: started.elapsed().as_millis() as u32,
+            queue_ms: 0,
+        })
+    }
+}
