@@ -299,6 +299,12 @@ impl SipServer {
         self.shared.registration.borrow().clone()
     }
 
+    /// Follow the trunk registration state: every REGISTER outcome (including each
+    /// successful refresh, which leaves the value unchanged) marks the receiver changed.
+    pub fn registration_watch(&self) -> watch::Receiver<RegistrationStatus> {
+        self.shared.registration.clone()
+    }
+
     /// Stop listeners and all tasks.
     pub fn shutdown(&self) {
         self.cancel.cancel();

@@ -6,14 +6,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_call_media_both_ways_ivr_hangs_up() {
     let bot = start_bot(Mode::AnswerThenHangup(2500), test_config()).await;

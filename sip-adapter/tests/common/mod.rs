@@ -306,3 +306,45 @@ impl Bot {
         false
     }
 }
+
+/// SIPp in server mode (no remote host: it waits for requests) on 127.0.0.1:`port`.
+pub fn sipp_server(scenario: &str, port: u16, timeout_s: u32) -> tokio::process::Child {
+    let path = fixture(scenario);
+    assert!(path.exists(), "missing SIPp scenario {}", path.display());
+    tokio::process::Command::new("sipp")
+        .arg("-sf")
+        .arg(&path)
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+        ])
+        .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp runs (Debian package sip-tester)")
+}
+
+/// Wait for a SIPp started with `sipp_server` and collect its result.
+pub async fn sipp_finish(child: tokio::process::Child) -> SippResult {
+    let out = child.wait_with_output().await.expect("sipp output");
+    SippResult {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
