@@ -159,14 +159,14 @@ async fn allow_list_drops_outside_sources_and_serves_inside() {
             .await;
         let mut buf = vec![0u8; 4096];
         let read = tokio::time::timeout(Duration::from_millis(800), stream.read(&mut buf)).await;
-        match read {
-            Ok(Ok(n)) => assert_eq!(
+        // A reset, a timeout or EOF are all fine; any bytes are a response.
+        if let Ok(Ok(n)) = read {
+            assert_eq!(
                 n,
                 0,
                 "outside TCP got {:?}",
                 String::from_utf8_lossy(&buf[..n])
-            ),
-            Ok(Err(_)) | Err(_) => {}
+            );
         }
     }
     assert_eq!(
