@@ -15,7 +15,10 @@ pub fn event_to_digit(event: u8) -> Option<char> {
 /// The event code for a digit character (case-insensitive A-D).
 pub fn digit_to_event(digit: char) -> Option<u8> {
     let up = digit.to_ascii_uppercase();
-    DIGITS.iter().position(|&b| b as char == up).map(|i| i as u8)
+    DIGITS
+        .iter()
+        .position(|&b| b as char == up)
+        .map(|i| i as u8)
 }
 
 /// One RFC 4733 event payload (4 bytes).
@@ -32,13 +35,25 @@ pub struct TelephoneEvent {
 impl TelephoneEvent {
     /// Parses the first event block of a payload. Redundant blocks (RFC 2198) are not used.
     pub fn parse(payload: &[u8]) -> Result<Self, MediaError> {
-        let b = payload.get(..4).ok_or(MediaError::Dtmf("payload shorter than 4 bytes"))?;
-        Ok(Self { event: b[0], end: b[1] & 0x80 != 0, volume: b[1] & 0x3F, duration: u16::from_be_bytes([b[2], b[3]]) })
+        let b = payload
+            .get(..4)
+            .ok_or(MediaError::Dtmf("payload shorter than 4 bytes"))?;
+        Ok(Self {
+            event: b[0],
+            end: b[1] & 0x80 != 0,
+            volume: b[1] & 0x3F,
+            duration: u16::from_be_bytes([b[2], b[3]]),
+        })
     }
 
     pub fn to_bytes(self) -> [u8; 4] {
         let d = self.duration.to_be_bytes();
-        [self.event, ((self.end as u8) << 7) | (self.volume & 0x3F), d[0], d[1]]
+        [
+            self.event,
+            ((self.end as u8) << 7) | (self.volume & 0x3F),
+            d[0],
+            d[1],
+        ]
     }
 }
 
@@ -65,19 +80,32 @@ impl DtmfReceiver {
     }
 
     /// Returns the digit if this packet starts an event not reported yet.
-    pub fn on_packet(&mut self, ssrc: u32, timestamp: u32, payload: &[u8]) -> Result<Option<DtmfDigit>, MediaError> {
+    pub fn on_packet(
+        &mut self,
+        ssrc: u32,
+        timestamp: u32,
+        payload: &[u8],
+    ) -> Result<Option<DtmfDigit>, MediaError> {
         let ev = TelephoneEvent::parse(payload)?;
         let Some(digit) = event_to_digit(ev.event) else {
             return Ok(None); // flash-hook and tones: not digits
         };
-        if self.seen.iter().any(|&(ts, e)| ts == timestamp && e == ev.event) {
+        if self
+            .seen
+            .iter()
+            .any(|&(ts, e)| ts == timestamp && e == ev.event)
+        {
             return Ok(None);
         }
         if self.seen.len() >= 16 {
             self.seen.pop_front();
         }
         self.seen.push_back((timestamp, ev.event));
-        Ok(Some(DtmfDigit { digit, timestamp, ssrc }))
+        Ok(Some(DtmfDigit {
+            digit,
+            timestamp,
+            ssrc,
+        }))
     }
 }
 
@@ -100,7 +128,14 @@ impl DtmfSend {
     pub fn new(event: u8, timestamp: u32, duration_ms: u32) -> Self {
         // Long events would need segmenting at 65535 samples: cap at 8 s instead.
         let total = (duration_ms.clamp(40, 8000) * 8).min(u16::MAX as u32);
-        Self { event, timestamp, total, elapsed: 0, ends_left: 3, started: false }
+        Self {
+            event,
+            timestamp,
+            total,
+            elapsed: 0,
+            ends_left: 3,
+            started: false,
+        }
     }
 
     /// Next payload and marker bit, or None when the event is over.
@@ -115,7 +150,12 @@ impl DtmfSend {
         if end {
             self.ends_left -= 1;
         }
-        let ev = TelephoneEvent { event: self.event, end, volume: 10, duration: self.elapsed as u16 };
+        let ev = TelephoneEvent {
+            event: self.event,
+            end,
+            volume: 10,
+            duration: self.elapsed as u16,
+        };
         Some((ev.to_bytes(), marker))
     }
 }
@@ -136,9 +176,22 @@ mod tests {
     #[test]
     fn dedupe_by_timestamp_without_marker() {
         let mut rx = DtmfReceiver::new();
-        let p = |end: bool, dur: u16| TelephoneEvent { event: 5, end, volume: 10, duration: dur }.to_bytes();
+        let p = |end: bool, dur: u16| {
+            TelephoneEvent {
+                event: 5,
+                end,
+                volume: 10,
+                duration: dur,
+            }
+            .to_bytes()
+        };
         // first packet lost (no marker seen): still reported exactly once
-        assert_eq!(rx.on_packet(1, 1000, &p(false, 320)).unwrap().map(|d| d.digit), Some('5'));
+        assert_eq!(
+            rx.on_packet(1, 1000, &p(false, 320))
+                .unwrap()
+                .map(|d| d.digit),
+            Some('5')
+        );
         assert_eq!(rx.on_packet(1, 1000, &p(false, 480)).unwrap(), None);
         for _ in 0..3 {
             assert_eq!(rx.on_packet(1, 1000, &p(true, 800)).unwrap(), None);
@@ -158,7 +211,10 @@ mod tests {
         // 100 ms = 800 samples: 5 packets to reach 800 (the 5th is the first end) + 2 more ends
         assert_eq!(pkts.len(), 7);
         assert!(pkts[0].1 && !pkts[1].1);
-        let evs: Vec<_> = pkts.iter().map(|(b, _)| TelephoneEvent::parse(b).unwrap()).collect();
+        let evs: Vec<_> = pkts
+            .iter()
+            .map(|(b, _)| TelephoneEvent::parse(b).unwrap())
+            .collect();
         assert_eq!(evs.iter().filter(|e| e.end).count(), 3);
         assert_eq!(evs.last().unwrap().duration, 800);
         assert!(evs.windows(2).all(|w| w[0].duration <= w[1].duration));

@@ -92,7 +92,11 @@ pub fn ulaw_encode(sample: i16) -> u8 {
     // Work on the 14-bit value like the reference does (drop the 2 LSBs first), so that
     // rounding of the input is identical: x14 = s >> 2.
     let x14 = (sample as i32) >> 2;
-    let (mask, mag) = if x14 < 0 { (0x7F, -x14 - 1) } else { (0xFF, x14) };
+    let (mask, mag) = if x14 < 0 {
+        (0x7F, -x14 - 1)
+    } else {
+        (0xFF, x14)
+    };
     let mag = (mag.min(8158) + 33) as u32; // 8158 + 33 = 8191 = 0x1FFF
     // segment = position of the highest set bit above bit 5
     let seg = (31 - mag.leading_zeros()) as i32 - 5;
@@ -111,7 +115,11 @@ pub fn ulaw_decode(b: u8) -> i16 {
 #[inline]
 pub fn alaw_encode(sample: i16) -> u8 {
     let x13 = (sample as i32) >> 3;
-    let (mask, mag) = if x13 >= 0 { (0xD5, x13) } else { (0x55, -x13 - 1) };
+    let (mask, mag) = if x13 >= 0 {
+        (0xD5, x13)
+    } else {
+        (0x55, -x13 - 1)
+    };
     let mag = mag.min(4095) as u32;
     let code = if mag < 32 {
         (mag >> 1) as i32
@@ -132,7 +140,11 @@ pub fn alaw_decode(b: u8) -> i16 {
 const fn ulaw_decode_calc(b: u8) -> i16 {
     let u = !b;
     let t = ((((u & 0x0F) as i32) << 3) + ULAW_BIAS) << ((u & 0x70) >> 4);
-    let v = if u & 0x80 != 0 { ULAW_BIAS - t } else { t - ULAW_BIAS };
+    let v = if u & 0x80 != 0 {
+        ULAW_BIAS - t
+    } else {
+        t - ULAW_BIAS
+    };
     v as i16
 }
 
@@ -152,7 +164,11 @@ const fn build_table(alaw: bool) -> [i16; 256] {
     let mut t = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = if alaw { alaw_decode_calc(i as u8) } else { ulaw_decode_calc(i as u8) };
+        t[i] = if alaw {
+            alaw_decode_calc(i as u8)
+        } else {
+            ulaw_decode_calc(i as u8)
+        };
         i += 1;
     }
     t

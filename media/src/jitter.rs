@@ -111,7 +111,8 @@ impl JitterBuffer {
 
     fn samples_since_epoch(&mut self, now: Instant) -> i64 {
         let epoch = *self.epoch.get_or_insert(now);
-        (now.saturating_duration_since(epoch).as_nanos() * SAMPLE_RATE as u128 / 1_000_000_000) as i64
+        (now.saturating_duration_since(epoch).as_nanos() * SAMPLE_RATE as u128 / 1_000_000_000)
+            as i64
     }
 
     fn resync(&mut self) {
@@ -198,7 +199,9 @@ impl JitterBuffer {
     }
 
     fn has_data_at_or_after(&self, ts: i64) -> bool {
-        self.packets.range(ts - SAMPLE_RATE as i64..).any(|(&p, s)| p + s.len() as i64 > ts)
+        self.packets
+            .range(ts - SAMPLE_RATE as i64..)
+            .any(|(&p, s)| p + s.len() as i64 > ts)
     }
 
     fn is_quiet(samples: &[i16]) -> bool {
@@ -209,14 +212,21 @@ impl JitterBuffer {
     fn silence(&mut self) -> Frame {
         self.stats.silence_frames += 1;
         self.last_quiet = true;
-        Frame { samples: [0; FRAME_SAMPLES], kind: FrameKind::Silence }
+        Frame {
+            samples: [0; FRAME_SAMPLES],
+            kind: FrameKind::Silence,
+        }
     }
 
     fn conceal(&mut self) -> Frame {
         if self.conceal_run >= CONCEAL_GAINS.len() {
             return self.silence();
         }
-        let g0 = if self.conceal_run == 0 { 1.0 } else { CONCEAL_GAINS[self.conceal_run - 1] };
+        let g0 = if self.conceal_run == 0 {
+            1.0
+        } else {
+            CONCEAL_GAINS[self.conceal_run - 1]
+        };
         let g1 = CONCEAL_GAINS[self.conceal_run];
         self.conceal_run += 1;
         let mut samples = [0i16; FRAME_SAMPLES];
@@ -227,7 +237,10 @@ impl JitterBuffer {
         }
         self.stats.concealed_frames += 1;
         self.last_quiet = Self::is_quiet(&samples);
-        Frame { samples, kind: FrameKind::Concealed }
+        Frame {
+            samples,
+            kind: FrameKind::Concealed,
+        }
     }
 
     /// The frame to play at `now` (call every 20 ms). Never blocks, always returns a frame.
@@ -235,16 +248,14 @@ impl JitterBuffer {
         let now_s = self.samples_since_epoch(now);
         let play = match self.play_ts {
             Some(p) => p,
-            None => {
-                match (self.start_at, self.packets.keys().next()) {
-                    (Some(at), Some(&first)) if now >= at => {
-                        self.play_ts = Some(first);
-                        self.start_at = None;
-                        first
-                    }
-                    _ => return self.silence(),
+            None => match (self.start_at, self.packets.keys().next()) {
+                (Some(at), Some(&first)) if now >= at => {
+                    self.play_ts = Some(first);
+                    self.start_at = None;
+                    first
                 }
-            }
+                _ => return self.silence(),
+            },
         };
         let d_min = self.delays.iter().min().copied().unwrap_or(0);
         let current = now_s - play - d_min;
@@ -273,7 +284,10 @@ impl JitterBuffer {
             self.last_frame = samples;
             self.last_quiet = Self::is_quiet(&samples);
             self.stats.audio_frames += 1;
-            Frame { samples, kind: FrameKind::Audio }
+            Frame {
+                samples,
+                kind: FrameKind::Audio,
+            }
         } else if self.has_data_at_or_after(play) {
             // A gap with later packets buffered: this one is lost.
             play += FRAME_SAMPLES as i64;
@@ -304,7 +318,11 @@ impl JitterBuffer {
         let Some(play) = self.play_ts.or_else(|| self.packets.keys().next().copied()) else {
             return Duration::ZERO;
         };
-        let end = self.packets.iter().next_back().map_or(play, |(k, v)| k + v.len() as i64);
+        let end = self
+            .packets
+            .iter()
+            .next_back()
+            .map_or(play, |(k, v)| k + v.len() as i64);
         Duration::from_millis(((end - play).max(0) / MS) as u64)
     }
 }
@@ -317,7 +335,10 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> f64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 11) as f64 / (1u64 << 53) as f64
         }
     }
@@ -335,7 +356,14 @@ mod tests {
 
     /// Builds a trace of `count` packets of `ptime_ms`, with per-packet extra delay from
     /// `delay_ms(i)` and loss/duplication decided by `fate(i)` (0 normal, 1 lost, 2 duplicated).
-    fn trace(count: usize, ptime_ms: u32, ts0: u32, ssrc: u32, mut delay_ms: impl FnMut(usize) -> f64, mut fate: impl FnMut(usize) -> u8) -> Vec<Sent> {
+    fn trace(
+        count: usize,
+        ptime_ms: u32,
+        ts0: u32,
+        ssrc: u32,
+        mut delay_ms: impl FnMut(usize) -> f64,
+        mut fate: impl FnMut(usize) -> u8,
+    ) -> Vec<Sent> {
         let per = (ptime_ms * 8) as i64;
         let mut v = Vec::new();
         for i in 0..count {
@@ -353,7 +381,10 @@ mod tests {
             };
             let arrival_ms = i as f64 * ptime_ms as f64 + delay_ms(i);
             if f == 2 {
-                v.push(Sent { arrival_ms: arrival_ms + 5.0, pkt: pkt.clone() });
+                v.push(Sent {
+                    arrival_ms: arrival_ms + 5.0,
+                    pkt: pkt.clone(),
+                });
             }
             v.push(Sent { arrival_ms, pkt });
         }
@@ -378,14 +409,24 @@ mod tests {
     }
 
     fn audio_samples(frames: &[Frame]) -> Vec<i16> {
-        frames.iter().filter(|f| f.kind == FrameKind::Audio).flat_map(|f| f.samples).collect()
+        frames
+            .iter()
+            .filter(|f| f.kind == FrameKind::Audio)
+            .flat_map(|f| f.samples)
+            .collect()
     }
 
     /// Concealed frames between the first and the last received frame (the tail after the
     /// stream ends is concealed too, by design).
     fn concealed_mid_stream(frames: &[Frame]) -> usize {
-        let last = frames.iter().rposition(|f| f.kind == FrameKind::Audio).unwrap_or(0);
-        frames[..last].iter().filter(|f| f.kind == FrameKind::Concealed).count()
+        let last = frames
+            .iter()
+            .rposition(|f| f.kind == FrameKind::Audio)
+            .unwrap_or(0);
+        frames[..last]
+            .iter()
+            .filter(|f| f.kind == FrameKind::Concealed)
+            .count()
     }
 
     fn jb() -> JitterBuffer {
@@ -412,7 +453,9 @@ mod tests {
     fn loss_is_concealed_frame_for_frame() {
         let base = Instant::now();
         let mut rng = Lcg(1);
-        let lost: Vec<bool> = (0..500).map(|i| i > 5 && i < 495 && rng.next() < 0.05).collect();
+        let lost: Vec<bool> = (0..500)
+            .map(|i| i > 5 && i < 495 && rng.next() < 0.05)
+            .collect();
         let sent = trace(500, 20, 0, 7, |_| 5.0, |i| lost[i] as u8);
         let mut j = jb();
         let frames = run(&mut j, base, &sent, 10_400);
@@ -420,7 +463,19 @@ mod tests {
         let n_lost = lost.iter().filter(|&&l| l).count() as u64;
         assert!(n_lost > 10);
         // runs of 4+ lost frames would end in silence; each lost 20 ms packet is one made-up frame
-        assert_eq!(s.concealed_frames + s.silence_frames - frames.iter().take_while(|f| f.kind == FrameKind::Silence).count() as u64 - frames.iter().rev().take_while(|f| f.kind != FrameKind::Audio).count() as u64, n_lost);
+        assert_eq!(
+            s.concealed_frames + s.silence_frames
+                - frames
+                    .iter()
+                    .take_while(|f| f.kind == FrameKind::Silence)
+                    .count() as u64
+                - frames
+                    .iter()
+                    .rev()
+                    .take_while(|f| f.kind != FrameKind::Audio)
+                    .count() as u64,
+            n_lost
+        );
         assert_eq!(s.audio_frames, 500 - n_lost);
         assert_eq!(s.late, 0);
     }
@@ -431,7 +486,10 @@ mod tests {
         let mut rng = Lcg(7);
         // 0-60 ms uniform jitter: packets routinely overtake each other.
         let sent = trace(3000, 20, 1234, 9, |_| 10.0 + rng.next() * 60.0, |_| 0);
-        let reordered = sent.windows(2).filter(|w| w[1].pkt.sequence < w[0].pkt.sequence).count();
+        let reordered = sent
+            .windows(2)
+            .filter(|w| w[1].pkt.sequence < w[0].pkt.sequence)
+            .count();
         assert!(reordered > 100, "trace must reorder ({reordered})");
         let mut j = jb();
         let frames = run(&mut j, base, &sent, 61_000);
@@ -457,13 +515,30 @@ mod tests {
     fn shrinks_back_after_jitter_calms() {
         let base = Instant::now();
         let mut rng = Lcg(3);
-        let sent = trace(1500, 20, 0, 9, |i| if i < 500 { 10.0 + rng.next() * 120.0 } else { 10.0 }, |_| 0);
+        let sent = trace(
+            1500,
+            20,
+            0,
+            9,
+            |i| {
+                if i < 500 {
+                    10.0 + rng.next() * 120.0
+                } else {
+                    10.0
+                }
+            },
+            |_| 0,
+        );
         let mut j = jb();
         run(&mut j, base, &sent, 30_400);
         let s = j.stats();
         assert!(s.shrunk > 0 && s.stretched > 0, "{s:?}");
         assert!(j.target_delay() <= Duration::from_millis(30), "{s:?}");
-        assert!(j.buffered() <= Duration::from_millis(80), "{:?}", j.buffered());
+        assert!(
+            j.buffered() <= Duration::from_millis(80),
+            "{:?}",
+            j.buffered()
+        );
     }
 
     #[test]
@@ -473,7 +548,10 @@ mod tests {
         let a = trace(100, 20, 0, 1, |_| 5.0, |i| if i % 10 == 3 { 2 } else { 0 });
         let frames = run(&mut j, base, &a, 2100);
         assert_eq!(j.stats().duplicates, 10);
-        assert_eq!(audio_samples(&frames), (0..100 * 160).map(source_sample).collect::<Vec<_>>());
+        assert_eq!(
+            audio_samples(&frames),
+            (0..100 * 160).map(source_sample).collect::<Vec<_>>()
+        );
         // new SSRC and a random timestamp origin: resync, then clean audio again
         let base2 = base + Duration::from_millis(2100);
         let b = trace(100, 20, 0x7000_0000, 2, |_| 5.0, |_| 0);
@@ -482,7 +560,14 @@ mod tests {
         assert_eq!(audio_samples(&frames).len(), 100 * 160);
         // same SSRC, timestamp jumps by 10 minutes (e.g. a sender clock reset)
         let base3 = base2 + Duration::from_millis(2100);
-        let c = trace(100, 20, 0x7000_0000u32.wrapping_add(8000 * 600), 2, |_| 5.0, |_| 0);
+        let c = trace(
+            100,
+            20,
+            0x7000_0000u32.wrapping_add(8000 * 600),
+            2,
+            |_| 5.0,
+            |_| 0,
+        );
         let frames = run(&mut j, base3, &c, 2100);
         assert_eq!(j.stats().resyncs, 2);
         assert_eq!(audio_samples(&frames).len(), 100 * 160);
@@ -495,7 +580,14 @@ mod tests {
         let mut j = jb();
         // timestamps wrap past 2^32 during the call; a 10 s gap (hold) with the clock running
         let ts0 = u32::MAX - 8000;
-        let sent = trace(1000, 20, ts0, 5, |_| 5.0, |i| if (100..600).contains(&i) { 1 } else { 0 });
+        let sent = trace(
+            1000,
+            20,
+            ts0,
+            5,
+            |_| 5.0,
+            |i| if (100..600).contains(&i) { 1 } else { 0 },
+        );
         let frames = run(&mut j, base, &sent, 20_200);
         let s = j.stats();
         assert_eq!(s.audio_frames, 500, "{s:?}");
@@ -503,7 +595,11 @@ mod tests {
         assert_eq!(s.resyncs, 0);
         assert_eq!(concealed_mid_stream(&frames), 3);
         // the gap is silence, not a repeated buzz
-        assert!(frames[200..550].iter().all(|f| f.kind == FrameKind::Silence));
+        assert!(
+            frames[200..550]
+                .iter()
+                .all(|f| f.kind == FrameKind::Silence)
+        );
     }
 
     #[test]
@@ -525,9 +621,25 @@ mod tests {
         let mut j = jb();
         let a = trace(20, 20, 0, 5, |_| 5.0, |_| 0);
         let frames = run(&mut j, base, &a, 600);
-        let tail: Vec<_> = frames.iter().skip_while(|f| f.kind != FrameKind::Audio).skip_while(|f| f.kind == FrameKind::Audio).collect();
-        assert_eq!(tail.iter().take(3).filter(|f| f.kind == FrameKind::Concealed).count(), 3);
-        let peak = |f: &Frame| f.samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+        let tail: Vec<_> = frames
+            .iter()
+            .skip_while(|f| f.kind != FrameKind::Audio)
+            .skip_while(|f| f.kind == FrameKind::Audio)
+            .collect();
+        assert_eq!(
+            tail.iter()
+                .take(3)
+                .filter(|f| f.kind == FrameKind::Concealed)
+                .count(),
+            3
+        );
+        let peak = |f: &Frame| {
+            f.samples
+                .iter()
+                .map(|s| s.unsigned_abs())
+                .max()
+                .unwrap_or(0)
+        };
         assert!(peak(tail[0]) > peak(tail[2]));
         assert!(tail[3..].iter().all(|f| f.kind == FrameKind::Silence));
     }

@@ -22,11 +22,14 @@ pub mod wav;
 
 pub use dtmf::DtmfDigit;
 pub use g711::Codec;
-pub use inband::InbandDtmfDetector;
+pub use inband::{InbandDtmfDetector, dtmf_tone};
 pub use jitter::{Frame, FrameKind, JitterBuffer, JitterStats};
 pub use pacer::{OutFrame, Pacer, PacerStats};
 pub use resample::StreamResampler;
-pub use session::{AudioPacket, IgnoreReason, Inbound, RtpSender, RtpSession, RtpSessionConfig, RtpStats, random_u32};
+pub use session::{
+    AudioPacket, IgnoreReason, Inbound, RtpSender, RtpSession, RtpSessionConfig, RtpStats,
+    random_u32,
+};
 pub use wav::{CallRecorder, WavAudio, read_wav};
 
 /// Telephony sample rate.
@@ -52,7 +55,6 @@ pub enum MediaError {
     #[error("resampler: {0}")]
     Resample(String),
 }
-
 
 /// Media settings (`[media]` in ivr.toml).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -46,7 +46,13 @@ pub struct Pacer {
 impl Pacer {
     /// The first frame is due at `start`.
     pub fn new(start: Instant) -> Self {
-        Self { start, next_index: 0, queue: VecDeque::new(), stats: PacerStats::default(), played: 0 }
+        Self {
+            start,
+            next_index: 0,
+            queue: VecDeque::new(),
+            stats: PacerStats::default(),
+            played: 0,
+        }
     }
 
     /// Queues 8 kHz bot audio.
@@ -93,7 +99,10 @@ impl Pacer {
         if now < self.next_deadline() {
             return None;
         }
-        let behind = (now.saturating_duration_since(self.next_deadline()).as_nanos() / FRAME_DURATION.as_nanos()) as u64;
+        let behind = (now
+            .saturating_duration_since(self.next_deadline())
+            .as_nanos()
+            / FRAME_DURATION.as_nanos()) as u64;
         if behind > MAX_BURST {
             self.stats.skipped_deadlines += behind;
             self.next_index += behind;
@@ -110,7 +119,12 @@ impl Pacer {
             self.stats.audio_frames += 1;
             self.played += n as u64;
         }
-        Some(OutFrame { index, deadline: self.deadline_of(index), samples, is_silence: n == 0 })
+        Some(OutFrame {
+            index,
+            deadline: self.deadline_of(index),
+            samples,
+            is_silence: n == 0,
+        })
     }
 }
 
@@ -162,7 +176,11 @@ mod tests {
         let f = p.poll(start).unwrap();
         assert_eq!(&f.samples[..100], &[7; 100]);
         assert!(f.samples[100..].iter().all(|&s| s == 0));
-        assert!(p.poll(start + Duration::from_millis(20)).unwrap().is_silence);
+        assert!(
+            p.poll(start + Duration::from_millis(20))
+                .unwrap()
+                .is_silence
+        );
     }
 
     #[test]

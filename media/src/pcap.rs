@@ -11,9 +11,9 @@ use pcap_file::DataLink;
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 
+use crate::MediaError;
 use crate::g711::Codec;
 use crate::rtp::{RtpPacket, is_rtcp, is_stun};
-use crate::MediaError;
 
 /// A UDP datagram from a capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,16 +60,26 @@ impl RtpStream {
 
     /// Number of G.711 payload bytes (= samples).
     pub fn audio_samples(&self) -> usize {
-        self.packets.iter().filter(|p| p.payload_type == 0 || p.payload_type == 8).map(|p| p.payload.len()).sum()
+        self.packets
+            .iter()
+            .filter(|p| p.payload_type == 0 || p.payload_type == 8)
+            .map(|p| p.payload.len())
+            .sum()
     }
 
     /// Decodes the G.711 packets in sequence-number order (duplicates dropped); timestamp
     /// gaps (lost packets, silence suppression) become silence, so the output keeps time.
     pub fn decode(&self) -> Vec<i16> {
-        let Some(codec) = self.codec() else { return Vec::new() };
+        let Some(codec) = self.codec() else {
+            return Vec::new();
+        };
         let mut pkts: Vec<(i64, &CapturedRtp)> = Vec::new();
         let mut last: Option<i64> = None;
-        for p in self.packets.iter().filter(|p| p.payload_type == codec.payload_type()) {
+        for p in self
+            .packets
+            .iter()
+            .filter(|p| p.payload_type == codec.payload_type())
+        {
             // extend the 16-bit sequence number
             let ext = match last {
                 None => p.sequence as i64,
@@ -98,12 +108,17 @@ impl RtpStream {
 
     /// RFC 4733 packets of this stream (payload types other than 0/8 with 4-byte payloads).
     pub fn event_packets(&self) -> impl Iterator<Item = &CapturedRtp> {
-        self.packets.iter().filter(|p| p.payload_type >= 96 && p.payload.len() >= 4)
+        self.packets
+            .iter()
+            .filter(|p| p.payload_type >= 96 && p.payload.len() >= 4)
     }
 }
 
 fn pcap_err(path: &Path, message: impl ToString) -> MediaError {
-    MediaError::Pcap { path: path.display().to_string(), message: message.to_string() }
+    MediaError::Pcap {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
 }
 
 /// Extracts the UDP datagram from a link-layer frame; None for anything else.
@@ -117,11 +132,19 @@ fn udp_of(link: DataLink, frame: &[u8], time: Duration) -> Option<UdpDatagram> {
         _ => return None,
     };
     let (src_ip, dst_ip): (IpAddr, IpAddr) = match sliced.net? {
-        NetSlice::Ipv4(v4) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
-        NetSlice::Ipv6(v6) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
+        NetSlice::Ipv4(v4) => (
+            v4.header().source_addr().into(),
+            v4.header().destination_addr().into(),
+        ),
+        NetSlice::Ipv6(v6) => (
+            v6.header().source_addr().into(),
+            v6.header().destination_addr().into(),
+        ),
         _ => return None,
     };
-    let TransportSlice::Udp(udp) = sliced.transport? else { return None };
+    let TransportSlice::Udp(udp) = sliced.transport? else {
+        return None;
+    };
     Some(UdpDatagram {
         time,
         src: SocketAddr::new(src_ip, udp.source_port()),
@@ -133,7 +156,9 @@ fn udp_of(link: DataLink, frame: &[u8], time: Duration) -> Option<UdpDatagram> {
 /// All UDP datagrams in a pcap or pcapng file (format detected from the magic number).
 pub fn read_udp(path: &Path) -> Result<Vec<UdpDatagram>, MediaError> {
     let mut data = Vec::new();
-    std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut data)).map_err(|e| pcap_err(path, e))?;
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(|e| pcap_err(path, e))?;
     let mut out = Vec::new();
     if data.starts_with(&[0x0A, 0x0D, 0x0D, 0x0A]) {
         let mut reader = PcapNgReader::new(&data[..]).map_err(|e| pcap_err(path, e))?;
@@ -171,7 +196,9 @@ pub fn read_rtp_streams(path: &Path) -> Result<Vec<RtpStream>, MediaError> {
         if is_stun(&d.payload) || is_rtcp(&d.payload) {
             continue;
         }
-        let Ok(p) = RtpPacket::parse(&d.payload) else { continue };
+        let Ok(p) = RtpPacket::parse(&d.payload) else {
+            continue;
+        };
         let pkt = CapturedRtp {
             time: d.time,
             sequence: p.sequence,
@@ -180,9 +207,17 @@ pub fn read_rtp_streams(path: &Path) -> Result<Vec<RtpStream>, MediaError> {
             payload_type: p.payload_type,
             payload: p.payload.to_vec(),
         };
-        match streams.iter_mut().find(|s| s.ssrc == p.ssrc && s.src == d.src) {
+        match streams
+            .iter_mut()
+            .find(|s| s.ssrc == p.ssrc && s.src == d.src)
+        {
             Some(s) => s.packets.push(pkt),
-            None => streams.push(RtpStream { ssrc: p.ssrc, src: d.src, dst: d.dst, packets: vec![pkt] }),
+            None => streams.push(RtpStream {
+                ssrc: p.ssrc,
+                src: d.src,
+                dst: d.dst,
+                packets: vec![pkt],
+            }),
         }
     }
     Ok(streams)
@@ -191,7 +226,13 @@ pub fn read_rtp_streams(path: &Path) -> Result<Vec<RtpStream>, MediaError> {
 /// The stream `pcap2wav` decodes: the given SSRC, else the one with the most audio.
 pub fn pick_stream(streams: &[RtpStream], ssrc: Option<u32>) -> Option<&RtpStream> {
     match ssrc {
-        Some(x) => streams.iter().filter(|s| s.ssrc == x).max_by_key(|s| s.audio_samples()),
-        None => streams.iter().filter(|s| s.audio_samples() > 0).max_by_key(|s| s.audio_samples()),
+        Some(x) => streams
+            .iter()
+            .filter(|s| s.ssrc == x)
+            .max_by_key(|s| s.audio_samples()),
+        None => streams
+            .iter()
+            .filter(|s| s.audio_samples() > 0)
+            .max_by_key(|s| s.audio_samples()),
     }
 }

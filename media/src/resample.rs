@@ -25,17 +25,33 @@ pub struct StreamResampler {
 
 impl std::fmt::Debug for StreamResampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamResampler").field("in_rate", &self.in_rate).field("out_rate", &self.out_rate).finish()
+        f.debug_struct("StreamResampler")
+            .field("in_rate", &self.in_rate)
+            .field("out_rate", &self.out_rate)
+            .finish()
     }
 }
 
 impl StreamResampler {
     /// Mono resampler consuming `chunk_in` input samples per internal step.
     pub fn new(in_rate: u32, out_rate: u32, chunk_in: usize) -> Result<Self, MediaError> {
-        let inner = Fft::<f32>::new(in_rate as usize, out_rate as usize, chunk_in, 1, FixedSync::Input)
-            .map_err(|e| MediaError::Resample(e.to_string()))?;
+        let inner = Fft::<f32>::new(
+            in_rate as usize,
+            out_rate as usize,
+            chunk_in,
+            1,
+            FixedSync::Input,
+        )
+        .map_err(|e| MediaError::Resample(e.to_string()))?;
         let max_out = inner.output_frames_max();
-        Ok(Self { inner, in_rate, out_rate, chunk_in, pending: Vec::with_capacity(chunk_in * 2), out_buf: vec![vec![0.0; max_out]] })
+        Ok(Self {
+            inner,
+            in_rate,
+            out_rate,
+            chunk_in,
+            pending: Vec::with_capacity(chunk_in * 2),
+            out_buf: vec![vec![0.0; max_out]],
+        })
     }
 
     /// Caller audio: 8 kHz -> 16 kHz for VAD/ASR, one 20 ms frame per step (160 -> 320).
@@ -111,7 +127,12 @@ impl StreamResampler {
         Ok(())
     }
 
-    fn step(&mut self, offset: usize, partial: Option<usize>, out: &mut Vec<f32>) -> Result<(), MediaError> {
+    fn step(
+        &mut self,
+        offset: usize,
+        partial: Option<usize>,
+        out: &mut Vec<f32>,
+    ) -> Result<(), MediaError> {
         let frames_in = partial.unwrap_or(self.chunk_in);
         // rubato wants at least a chunk's worth of buffer; partial_len marks the valid part.
         let mut tmp;
@@ -122,11 +143,17 @@ impl StreamResampler {
         } else {
             &self.pending[offset..offset + self.chunk_in]
         };
-        let adapter_in = SequentialSlice::new(input, 1, self.chunk_in).map_err(|e| MediaError::Resample(e.to_string()))?;
+        let adapter_in = SequentialSlice::new(input, 1, self.chunk_in)
+            .map_err(|e| MediaError::Resample(e.to_string()))?;
         let frames_out_cap = self.out_buf[0].len();
         let mut adapter_out = SequentialSliceOfVecs::new_mut(&mut self.out_buf, 1, frames_out_cap)
             .map_err(|e| MediaError::Resample(e.to_string()))?;
-        let indexing = rubato::Indexing { input_offset: 0, output_offset: 0, partial_len: partial, active_channels_mask: None };
+        let indexing = rubato::Indexing {
+            input_offset: 0,
+            output_offset: 0,
+            partial_len: partial,
+            active_channels_mask: None,
+        };
         let (_, n_out) = self
             .inner
             .process_into_buffer(&adapter_in, &mut adapter_out, Some(&indexing))
@@ -144,10 +171,12 @@ pub fn resample_all(input: &[f32], in_rate: u32, out_rate: u32) -> Result<Vec<f3
     let chunk = (in_rate as usize / 50).max(1); // 20 ms
     let mut r = StreamResampler::new(in_rate, out_rate, chunk)?;
     let delay = r.delay_samples();
-    let mut out = Vec::with_capacity(input.len() * out_rate as usize / in_rate as usize + delay + chunk);
+    let mut out =
+        Vec::with_capacity(input.len() * out_rate as usize / in_rate as usize + delay + chunk);
     r.process(input, &mut out)?;
     r.flush(&mut out)?;
-    let want = ((input.len() as u64 * out_rate as u64 + in_rate as u64 / 2) / in_rate as u64) as usize;
+    let want =
+        ((input.len() as u64 * out_rate as u64 + in_rate as u64 / 2) / in_rate as u64) as usize;
     let start = delay.min(out.len());
     let mut v = out.split_off(start);
     v.resize(want, 0.0);
@@ -164,13 +193,18 @@ mod tests {
     use super::*;
 
     fn sine(rate: u32, freq: f32, secs: f32, amp: f32) -> Vec<f32> {
-        (0..(rate as f32 * secs) as usize).map(|i| amp * (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin()).collect()
+        (0..(rate as f32 * secs) as usize)
+            .map(|i| amp * (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin())
+            .collect()
     }
 
     /// Goertzel-free frequency check: zero crossings over the steady part, and RMS level.
     fn freq_and_rms(x: &[f32], rate: u32) -> (f32, f32) {
         let mid = &x[x.len() / 4..x.len() * 3 / 4];
-        let crossings = mid.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        let crossings = mid
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
         let freq = crossings as f32 / 2.0 / (mid.len() as f32 / rate as f32);
         let rms = (mid.iter().map(|v| v * v).sum::<f32>() / mid.len() as f32).sqrt();
         (freq, rms)
@@ -178,13 +212,21 @@ mod tests {
 
     #[test]
     fn sine_keeps_frequency_and_level() {
-        for (inr, outr, f) in [(8000, 16000, 1000.0), (22050, 8000, 1000.0), (22050, 16000, 3000.0), (8000, 16000, 3400.0)] {
+        for (inr, outr, f) in [
+            (8000, 16000, 1000.0),
+            (22050, 8000, 1000.0),
+            (22050, 16000, 3000.0),
+            (8000, 16000, 3400.0),
+        ] {
             let x = sine(inr, f, 1.0, 0.5);
             let y = resample_all(&x, inr, outr).unwrap();
             assert_eq!(y.len(), outr as usize);
             let (fy, ry) = freq_and_rms(&y, outr);
             assert!((fy - f).abs() < f * 0.01, "{inr}->{outr}: {fy} Hz");
-            assert!((ry - 0.5 / 2f32.sqrt()).abs() < 0.01, "{inr}->{outr}: rms {ry}");
+            assert!(
+                (ry - 0.5 / 2f32.sqrt()).abs() < 0.01,
+                "{inr}->{outr}: rms {ry}"
+            );
         }
     }
 

@@ -30,11 +30,21 @@ pub struct SenderInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RtcpPacket {
-    SenderReport { ssrc: u32, info: SenderInfo, reports: Vec<ReportBlock> },
-    ReceiverReport { ssrc: u32, reports: Vec<ReportBlock> },
+    SenderReport {
+        ssrc: u32,
+        info: SenderInfo,
+        reports: Vec<ReportBlock>,
+    },
+    ReceiverReport {
+        ssrc: u32,
+        reports: Vec<ReportBlock>,
+    },
     /// (SSRC, CNAME) pairs; other SDES items are skipped.
     SourceDescription(Vec<(u32, String)>),
-    Bye { ssrcs: Vec<u32>, reason: Option<String> },
+    Bye {
+        ssrcs: Vec<u32>,
+        reason: Option<String>,
+    },
     /// APP, feedback, XR...: recognised and skipped.
     Other { packet_type: u8 },
 }
@@ -79,7 +89,9 @@ pub fn parse_compound(data: &[u8]) -> Result<Vec<RtcpPacket>, MediaError> {
         let count = (rest[0] & 0x1F) as usize;
         let pt = rest[1];
         let len = (u16::from_be_bytes([rest[2], rest[3]]) as usize + 1) * 4;
-        let pkt = rest.get(..len).ok_or(MediaError::Rtcp("length beyond the end"))?;
+        let pkt = rest
+            .get(..len)
+            .ok_or(MediaError::Rtcp("length beyond the end"))?;
         let body_end = if rest[0] & 0x20 != 0 {
             let pad = pkt[len - 1] as usize;
             if pad == 0 || pad > len - 4 {
@@ -98,9 +110,16 @@ pub fn parse_compound(data: &[u8]) -> Result<Vec<RtcpPacket>, MediaError> {
                     packets: be32(pkt, 20)?,
                     octets: be32(pkt, 24)?,
                 };
-                RtcpPacket::SenderReport { ssrc: be32(pkt, 4)?, info, reports: report_blocks(pkt, 28, count)? }
+                RtcpPacket::SenderReport {
+                    ssrc: be32(pkt, 4)?,
+                    info,
+                    reports: report_blocks(pkt, 28, count)?,
+                }
             }
-            201 => RtcpPacket::ReceiverReport { ssrc: be32(pkt, 4)?, reports: report_blocks(pkt, 8, count)? },
+            201 => RtcpPacket::ReceiverReport {
+                ssrc: be32(pkt, 4)?,
+                reports: report_blocks(pkt, 8, count)?,
+            },
             202 => {
                 let mut items = Vec::new();
                 let mut o = 4;
@@ -115,7 +134,9 @@ pub fn parse_compound(data: &[u8]) -> Result<Vec<RtcpPacket>, MediaError> {
                             break;
                         }
                         let l = *pkt.get(o + 1).ok_or(MediaError::Rtcp("truncated SDES"))? as usize;
-                        let text = pkt.get(o + 2..o + 2 + l).ok_or(MediaError::Rtcp("truncated SDES item"))?;
+                        let text = pkt
+                            .get(o + 2..o + 2 + l)
+                            .ok_or(MediaError::Rtcp("truncated SDES item"))?;
                         if ty == 1 {
                             items.push((ssrc, String::from_utf8_lossy(text).into_owned()));
                         }
@@ -125,10 +146,18 @@ pub fn parse_compound(data: &[u8]) -> Result<Vec<RtcpPacket>, MediaError> {
                 RtcpPacket::SourceDescription(items)
             }
             203 => {
-                let ssrcs = (0..count).map(|i| be32(pkt, 4 + 4 * i)).collect::<Result<Vec<_>, _>>()?;
+                let ssrcs = (0..count)
+                    .map(|i| be32(pkt, 4 + 4 * i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let o = 4 + 4 * count;
                 let reason = match pkt.get(o) {
-                    Some(&l) => Some(String::from_utf8_lossy(pkt.get(o + 1..o + 1 + l as usize).ok_or(MediaError::Rtcp("truncated BYE reason"))?).into_owned()),
+                    Some(&l) => Some(
+                        String::from_utf8_lossy(
+                            pkt.get(o + 1..o + 1 + l as usize)
+                                .ok_or(MediaError::Rtcp("truncated BYE reason"))?,
+                        )
+                        .into_owned(),
+                    ),
                     None => None,
                 };
                 RtcpPacket::Bye { ssrcs, reason }
@@ -150,7 +179,10 @@ fn header(count: usize, pt: u8, body_words: usize, out: &mut Vec<u8>) {
 fn write_blocks(blocks: &[ReportBlock], out: &mut Vec<u8>) {
     for b in blocks {
         out.extend_from_slice(&b.ssrc.to_be_bytes());
-        out.extend_from_slice(&(((b.fraction_lost as u32) << 24) | (b.cumulative_lost as u32 & 0x00FF_FFFF)).to_be_bytes());
+        out.extend_from_slice(
+            &(((b.fraction_lost as u32) << 24) | (b.cumulative_lost as u32 & 0x00FF_FFFF))
+                .to_be_bytes(),
+        );
         for v in [b.highest_seq, b.jitter, b.last_sr, b.delay_since_last_sr] {
             out.extend_from_slice(&v.to_be_bytes());
         }
@@ -222,12 +254,18 @@ impl RtcpState {
     pub fn fill_lsr(&self, b: &mut ReportBlock, now: Instant) {
         if let Some((mid, at)) = self.remote_sr {
             b.last_sr = mid;
-            b.delay_since_last_sr = (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32;
+            b.delay_since_last_sr =
+                (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32;
         }
     }
 
     /// Updates state from received packets; returns a new RTT in ms if a report allows one.
-    pub fn on_packets(&mut self, pkts: &[RtcpPacket], local_ssrc: u32, now: Instant) -> Option<f64> {
+    pub fn on_packets(
+        &mut self,
+        pkts: &[RtcpPacket],
+        local_ssrc: u32,
+        now: Instant,
+    ) -> Option<f64> {
         let mut rtt = None;
         for p in pkts {
             let reports = match p {
@@ -238,7 +276,10 @@ impl RtcpState {
                 RtcpPacket::ReceiverReport { reports, .. } => reports,
                 _ => continue,
             };
-            for r in reports.iter().filter(|r| r.ssrc == local_ssrc && r.last_sr != 0) {
+            for r in reports
+                .iter()
+                .filter(|r| r.ssrc == local_ssrc && r.last_sr != 0)
+            {
                 if let Some(&(_, sent)) = self.our_srs.iter().find(|(mid, _)| *mid == r.last_sr) {
                     let held = r.delay_since_last_sr as f64 / 65536.0;
                     let total = now.saturating_duration_since(sent).as_secs_f64();
@@ -257,16 +298,45 @@ mod tests {
 
     #[test]
     fn sr_sdes_bye_round_trip() {
-        let info = SenderInfo { ntp: 0x1234_5678_9ABC_DEF0, rtp_timestamp: 7, packets: 9, octets: 1440 };
-        let block = ReportBlock { ssrc: 42, fraction_lost: 3, cumulative_lost: -2, highest_seq: 70000, jitter: 12, last_sr: 5, delay_since_last_sr: 6 };
+        let info = SenderInfo {
+            ntp: 0x1234_5678_9ABC_DEF0,
+            rtp_timestamp: 7,
+            packets: 9,
+            octets: 1440,
+        };
+        let block = ReportBlock {
+            ssrc: 42,
+            fraction_lost: 3,
+            cumulative_lost: -2,
+            highest_seq: 70000,
+            jitter: 12,
+            last_sr: 5,
+            delay_since_last_sr: 6,
+        };
         let mut buf = Vec::new();
         write_sr(1, &info, &[block], &mut buf);
         write_sdes_cname(1, "ivr@host", &mut buf);
         write_bye(1, &mut buf);
         let pkts = parse_compound(&buf).unwrap();
-        assert_eq!(pkts[0], RtcpPacket::SenderReport { ssrc: 1, info, reports: vec![block] });
-        assert_eq!(pkts[1], RtcpPacket::SourceDescription(vec![(1, "ivr@host".into())]));
-        assert_eq!(pkts[2], RtcpPacket::Bye { ssrcs: vec![1], reason: None });
+        assert_eq!(
+            pkts[0],
+            RtcpPacket::SenderReport {
+                ssrc: 1,
+                info,
+                reports: vec![block]
+            }
+        );
+        assert_eq!(
+            pkts[1],
+            RtcpPacket::SourceDescription(vec![(1, "ivr@host".into())])
+        );
+        assert_eq!(
+            pkts[2],
+            RtcpPacket::Bye {
+                ssrcs: vec![1],
+                reason: None
+            }
+        );
         assert!(parse_compound(&buf[..buf.len() - 1]).is_err());
     }
 
@@ -279,9 +349,19 @@ mod tests {
         // the peer held our SR for 100 ms and the network took 30 ms each way
         let rr = RtcpPacket::ReceiverReport {
             ssrc: 9,
-            reports: vec![ReportBlock { ssrc: 77, fraction_lost: 0, cumulative_lost: 0, highest_seq: 0, jitter: 0, last_sr: (ntp >> 16) as u32, delay_since_last_sr: 6554 }],
+            reports: vec![ReportBlock {
+                ssrc: 77,
+                fraction_lost: 0,
+                cumulative_lost: 0,
+                highest_seq: 0,
+                jitter: 0,
+                last_sr: (ntp >> 16) as u32,
+                delay_since_last_sr: 6554,
+            }],
         };
-        let rtt = st.on_packets(&[rr], 77, t0 + Duration::from_millis(160)).unwrap();
+        let rtt = st
+            .on_packets(&[rr], 77, t0 + Duration::from_millis(160))
+            .unwrap();
         assert!((rtt - 60.0).abs() < 0.5, "{rtt}");
     }
 

@@ -41,15 +41,21 @@ impl<'a> RtpPacket<'a> {
         let b1 = data[1];
         let mut pos = RTP_HEADER_LEN;
         let csrc_end = pos + 4 * csrc_count;
-        let csrcs = data.get(pos..csrc_end).ok_or(MediaError::Rtp("CSRC list beyond the end"))?;
+        let csrcs = data
+            .get(pos..csrc_end)
+            .ok_or(MediaError::Rtp("CSRC list beyond the end"))?;
         pos = csrc_end;
         let extension = if has_extension {
-            let hdr = data.get(pos..pos + 4).ok_or(MediaError::Rtp("extension header beyond the end"))?;
+            let hdr = data
+                .get(pos..pos + 4)
+                .ok_or(MediaError::Rtp("extension header beyond the end"))?;
             let profile = u16::from_be_bytes([hdr[0], hdr[1]]);
             let words = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
             let start = pos + 4;
             let end = start + 4 * words;
-            let ext = data.get(start..end).ok_or(MediaError::Rtp("extension beyond the end"))?;
+            let ext = data
+                .get(start..end)
+                .ok_or(MediaError::Rtp("extension beyond the end"))?;
             pos = end;
             Some((profile, ext))
         } else {
@@ -123,7 +129,7 @@ impl RtpHeader {
 /// Serialises a packet with CSRCs, extension and padding (for tests and tools).
 pub fn write_full(p: &RtpPacket<'_>, out: &mut Vec<u8>) -> Result<(), MediaError> {
     let cc = p.csrc_count();
-    if cc > 15 || p.csrcs.len() % 4 != 0 {
+    if cc > 15 || !p.csrcs.len().is_multiple_of(4) {
         return Err(MediaError::Rtp("too many CSRCs"));
     }
     if p.payload_type > 127 {
@@ -137,7 +143,7 @@ pub fn write_full(p: &RtpPacket<'_>, out: &mut Vec<u8>) -> Result<(), MediaError
     out.extend_from_slice(&p.ssrc.to_be_bytes());
     out.extend_from_slice(p.csrcs);
     if let Some((profile, data)) = p.extension {
-        if data.len() % 4 != 0 || data.len() / 4 > u16::MAX as usize {
+        if !data.len().is_multiple_of(4) || data.len() / 4 > u16::MAX as usize {
             return Err(MediaError::Rtp("extension length not a multiple of 4"));
         }
         out.extend_from_slice(&profile.to_be_bytes());
@@ -191,11 +197,20 @@ mod tests {
     #[test]
     fn parses_sipp_packet_and_rejects_bad_ones() {
         let mut buf = Vec::new();
-        let h = RtpHeader { marker: true, payload_type: 8, sequence: 59133, timestamp: 240, ssrc: 0xDEE0_EE8F };
+        let h = RtpHeader {
+            marker: true,
+            payload_type: 8,
+            sequence: 59133,
+            timestamp: 240,
+            ssrc: 0xDEE0_EE8F,
+        };
         h.write(&[1, 2, 3], &mut buf);
         let p = RtpPacket::parse(&buf).unwrap();
         assert!(p.marker);
-        assert_eq!((p.payload_type, p.sequence, p.timestamp, p.ssrc), (8, 59133, 240, 0xDEE0_EE8F));
+        assert_eq!(
+            (p.payload_type, p.sequence, p.timestamp, p.ssrc),
+            (8, 59133, 240, 0xDEE0_EE8F)
+        );
         assert_eq!(p.payload, &[1, 2, 3]);
         assert!(RtpPacket::parse(&buf[..11]).is_err());
         let mut v1 = buf.clone();
@@ -219,9 +234,23 @@ mod tests {
         stun[1] = 1;
         stun[4..8].copy_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
         assert!(is_stun(&stun));
-        let rtp = RtpHeader { marker: false, payload_type: 0, sequence: 1, timestamp: 2, ssrc: 3 }.to_bytes(&[0; 160]);
+        let rtp = RtpHeader {
+            marker: false,
+            payload_type: 0,
+            sequence: 1,
+            timestamp: 2,
+            ssrc: 3,
+        }
+        .to_bytes(&[0; 160]);
         assert!(!is_stun(&rtp) && !is_rtcp(&rtp));
-        let rtp_marker_pt8 = RtpHeader { marker: true, payload_type: 8, sequence: 1, timestamp: 2, ssrc: 3 }.to_bytes(&[0; 160]);
+        let rtp_marker_pt8 = RtpHeader {
+            marker: true,
+            payload_type: 8,
+            sequence: 1,
+            timestamp: 2,
+            ssrc: 3,
+        }
+        .to_bytes(&[0; 160]);
         assert!(!is_rtcp(&rtp_marker_pt8));
         assert!(is_rtcp(&[0x80, 200, 0, 6, 0, 0, 0, 1]));
     }

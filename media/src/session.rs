@@ -205,10 +205,19 @@ impl RtpSession {
         }
         let is_event = match self.cfg.telephone_event_pt {
             Some(pt) => pkt.payload_type == pt,
-            None => pkt.payload_type >= 96 && pkt.payload.len() % 4 == 0 && !pkt.payload.is_empty(),
+            None => {
+                pkt.payload_type >= 96
+                    && pkt.payload.len().is_multiple_of(4)
+                    && !pkt.payload.is_empty()
+            }
         };
         if is_event {
-            // Events may come on their own SSRC: no sequence statistics for them.
+            // Events on the audio SSRC share its sequence space (count them, or they look
+            // like loss); events on their own SSRC get no statistics. Their timestamps are
+            // the event start, so they stay out of the jitter estimate.
+            if self.source.as_ref().is_some_and(|s| s.ssrc == pkt.ssrc) {
+                self.account(&pkt, data.len(), now, false);
+            }
             return match self.dtmf.on_packet(pkt.ssrc, pkt.timestamp, pkt.payload) {
                 Ok(Some(d)) => Inbound::Dtmf(d),
                 Ok(None) => Inbound::Ignored(IgnoreReason::DtmfRepeat),
@@ -221,7 +230,7 @@ impl RtpSession {
         if pkt.payload_type != self.cfg.codec.payload_type() {
             return Inbound::Ignored(IgnoreReason::UnknownPayloadType(pkt.payload_type));
         }
-        self.account(&pkt, data.len(), now);
+        self.account(&pkt, data.len(), now, true);
         let mut samples = Vec::with_capacity(pkt.payload.len());
         self.cfg.codec.decode(pkt.payload, &mut samples);
         Inbound::Audio(AudioPacket {
@@ -233,7 +242,7 @@ impl RtpSession {
         })
     }
 
-    fn account(&mut self, pkt: &RtpPacket<'_>, len: usize, now: Instant) {
+    fn account(&mut self, pkt: &RtpPacket<'_>, len: usize, now: Instant, audio: bool) {
         self.stats.packets_received += 1;
         self.stats.bytes_received += len as u64;
         let epoch = *self.epoch.get_or_insert(now);
@@ -243,7 +252,9 @@ impl RtpSession {
             }
             self.source = Some(SourceState::new(pkt.ssrc, pkt.sequence));
         }
-        let Some(src) = self.source.as_mut() else { return };
+        let Some(src) = self.source.as_mut() else {
+            return;
+        };
         let ext = src.extend(pkt.sequence);
         if src.recent[..src.recent_len].contains(&ext) {
             self.stats.duplicates += 1;
@@ -264,8 +275,12 @@ impl RtpSession {
             src.base_seq = ext;
         }
         self.stats.packets_lost = src.expected() as i64 - src.received as i64;
+        if !audio {
+            return;
+        }
         // RFC 3550 A.8: J += (|D| - J) / 16, with arrival time in timestamp units.
-        let arrival = (now.saturating_duration_since(epoch).as_nanos() * SAMPLE_RATE as u128 / 1_000_000_000) as i64;
+        let arrival = (now.saturating_duration_since(epoch).as_nanos() * SAMPLE_RATE as u128
+            / 1_000_000_000) as i64;
         let transit = arrival - pkt.timestamp as i64;
         if let Some(last) = src.last_transit {
             let d = (transit - last).abs() as f64;
@@ -298,7 +313,10 @@ impl RtpSession {
     /// An RTCP SR (if we sent RTP) or RR compound packet with SDES CNAME, if one is due at
     /// `now`. `wallclock` is the NTP-format time to put in the SR (see `rtcp::ntp_from_unix`).
     pub fn poll_rtcp(&mut self, now: Instant, wallclock_ntp: u64, cname: &str) -> Option<Vec<u8>> {
-        let due = *self.rtcp.next_due.get_or_insert(now + rtcp::REPORT_INTERVAL);
+        let due = *self
+            .rtcp
+            .next_due
+            .get_or_insert(now + rtcp::REPORT_INTERVAL);
         if now < due {
             return None;
         }
@@ -310,11 +328,14 @@ impl RtpSession {
             src.expected_prior = expected;
             src.received_prior = src.received;
             let lost_interval = expected_interval.saturating_sub(received_interval);
-            let fraction = if expected_interval == 0 { 0 } else { ((lost_interval << 8) / expected_interval).min(255) as u8 };
+            let fraction = (lost_interval << 8)
+                .checked_div(expected_interval)
+                .map_or(0, |f| f.min(255) as u8);
             rtcp::ReportBlock {
                 ssrc: src.ssrc,
                 fraction_lost: fraction,
-                cumulative_lost: (expected as i64 - src.received as i64).clamp(-(1 << 23), (1 << 23) - 1) as i32,
+                cumulative_lost: (expected as i64 - src.received as i64)
+                    .clamp(-(1 << 23), (1 << 23) - 1) as i32,
                 highest_seq: (src.max_seq - (1 << 16)) as u32,
                 jitter: self.stats.jitter_samples as u32,
                 last_sr: 0,
@@ -328,7 +349,8 @@ impl RtpSession {
         let mut out = Vec::new();
         let sender_info = self.rtcp.last_sent.map(|(sent_at, ts)| {
             // Extrapolate the RTP timestamp from the last packet to `now`.
-            let ahead = now.saturating_duration_since(sent_at).as_nanos() * SAMPLE_RATE as u128 / 1_000_000_000;
+            let ahead = now.saturating_duration_since(sent_at).as_nanos() * SAMPLE_RATE as u128
+                / 1_000_000_000;
             rtcp::SenderInfo {
                 ntp: wallclock_ntp,
                 rtp_timestamp: ts.wrapping_add(ahead as u32),
@@ -363,7 +385,13 @@ pub struct RtpSender {
 
 impl RtpSender {
     /// `ssrc`, `initial_seq` and `initial_ts` should be random (RFC 3550 §5.1): see `random_u32`.
-    pub fn new(codec: Codec, telephone_event_pt: Option<u8>, ssrc: u32, initial_seq: u16, initial_ts: u32) -> Self {
+    pub fn new(
+        codec: Codec,
+        telephone_event_pt: Option<u8>,
+        ssrc: u32,
+        initial_seq: u16,
+        initial_ts: u32,
+    ) -> Self {
         Self {
             codec,
             ssrc,
@@ -384,7 +412,9 @@ impl RtpSender {
     /// Queues a digit to send as RFC 4733 (replaces audio while it plays).
     pub fn send_digit(&mut self, digit: char, duration_ms: u32) -> Result<(), MediaError> {
         if self.telephone_event_pt.is_none() {
-            return Err(MediaError::Dtmf("no telephone-event payload type negotiated"));
+            return Err(MediaError::Dtmf(
+                "no telephone-event payload type negotiated",
+            ));
         }
         let ev = digit_to_event(digit).ok_or(MediaError::Dtmf("not a DTMF digit"))?;
         self.pending_digits.push_back((ev, duration_ms));
@@ -393,7 +423,8 @@ impl RtpSender {
 
     /// The RTP timestamp of a paced frame.
     pub fn timestamp_of(&self, frame: &OutFrame) -> u32 {
-        self.ts_base.wrapping_add((frame.index as u32).wrapping_mul(FRAME_SAMPLES as u32))
+        self.ts_base
+            .wrapping_add((frame.index as u32).wrapping_mul(FRAME_SAMPLES as u32))
     }
 
     /// One RTP datagram for this frame: audio (marker set on the first frame after silence)
@@ -407,7 +438,13 @@ impl RtpSender {
         }
         if let (Some(d), Some(pt)) = (self.dtmf.as_mut(), self.telephone_event_pt) {
             if let Some((payload, marker)) = d.next(FRAME_SAMPLES as u32) {
-                let h = RtpHeader { marker, payload_type: pt, sequence: self.seq, timestamp: d.timestamp, ssrc: self.ssrc };
+                let h = RtpHeader {
+                    marker,
+                    payload_type: pt,
+                    sequence: self.seq,
+                    timestamp: d.timestamp,
+                    ssrc: self.ssrc,
+                };
                 self.seq = self.seq.wrapping_add(1);
                 self.was_silent = true; // audio after the event starts a new talkspurt
                 return h.to_bytes(&payload);
@@ -419,7 +456,13 @@ impl RtpSender {
         self.was_silent = frame.is_silence;
         self.payload.clear();
         self.codec.encode(&frame.samples, &mut self.payload);
-        let h = RtpHeader { marker, payload_type: self.codec.payload_type(), sequence: self.seq, timestamp: ts, ssrc: self.ssrc };
+        let h = RtpHeader {
+            marker,
+            payload_type: self.codec.payload_type(),
+            sequence: self.seq,
+            timestamp: ts,
+            ssrc: self.ssrc,
+        };
         self.seq = self.seq.wrapping_add(1);
         h.to_bytes(&self.payload)
     }
@@ -429,6 +472,128 @@ impl RtpSender {
 pub fn random_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
     h.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pacer::Pacer;
+
+    /// Bot side -> wire -> caller side: seq/ts continuity, marker after silence, a sent
+    /// digit arrives exactly once, audio decodes to what was paced.
+    #[test]
+    fn sender_to_session_round_trip() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(start);
+        let mut tx = RtpSender::new(Codec::Pcmu, Some(101), 0x1234, 65530, u32::MAX - 500);
+        let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let mut rx = RtpSession::new(RtpSessionConfig {
+            codec: Codec::Pcmu,
+            telephone_event_pt: Some(101),
+            remote: Some(peer),
+            local_ssrc: 9,
+        });
+        let mut digits = Vec::new();
+        let mut markers = Vec::new();
+        let mut last: Option<(u16, u32)> = None;
+        let mut audio_frames = 0;
+        for tick in 0..100u32 {
+            let now = start + crate::FRAME_DURATION * tick;
+            if tick == 10 {
+                pacer.push(&[3000; 800]); // 5 frames of audio
+            }
+            if tick == 30 {
+                tx.send_digit('9', 100).unwrap();
+            }
+            if tick == 60 {
+                pacer.push(&[-3000; 320]);
+            }
+            while let Some(f) = pacer.poll(now) {
+                let bytes = tx.packetize(&f);
+                let p = RtpPacket::parse(&bytes).unwrap();
+                if let Some((seq, _)) = last {
+                    assert_eq!(p.sequence, seq.wrapping_add(1));
+                }
+                if p.payload_type == 0 {
+                    assert_eq!(p.timestamp, tx.timestamp_of(&f));
+                }
+                last = Some((p.sequence, p.timestamp));
+                if p.marker {
+                    markers.push((tick, p.payload_type));
+                }
+                match rx.on_datagram(&bytes, peer, now) {
+                    Inbound::Dtmf(d) => digits.push(d.digit),
+                    Inbound::Audio(a) => {
+                        if a.samples.iter().any(|&s| s != 0) {
+                            audio_frames += 1;
+                        }
+                    }
+                    Inbound::Ignored(r) => assert_eq!(r, IgnoreReason::DtmfRepeat),
+                }
+            }
+        }
+        assert_eq!(digits, vec!['9']);
+        assert_eq!(audio_frames, 7);
+        assert_eq!(markers, vec![(10, 0), (30, 101), (60, 0)]);
+        assert_eq!(rx.stats().packets_lost, 0);
+        assert!(tx.send_digit('x', 100).is_err());
+    }
+
+    #[test]
+    fn rtcp_reports_are_due_every_5s_and_parse() {
+        let start = Instant::now();
+        let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let mut s = RtpSession::new(RtpSessionConfig {
+            codec: Codec::Pcma,
+            telephone_event_pt: None,
+            remote: Some(peer),
+            local_ssrc: 9,
+        });
+        assert!(s.poll_rtcp(start, 0, "ivr").is_none());
+        let pkt = RtpHeader {
+            marker: false,
+            payload_type: 8,
+            sequence: 1,
+            timestamp: 0,
+            ssrc: 5,
+        }
+        .to_bytes(&[0xD5; 160]);
+        assert!(matches!(
+            s.on_datagram(&pkt, peer, start),
+            Inbound::Audio(_)
+        ));
+        s.on_sent(172, 100, start);
+        let rep = s
+            .poll_rtcp(
+                start + rtcp::REPORT_INTERVAL,
+                rtcp::ntp_from_unix(Duration::from_secs(1)),
+                "ivr",
+            )
+            .unwrap();
+        let parsed = rtcp::parse_compound(&rep).unwrap();
+        assert!(
+            matches!(&parsed[0], RtcpPacket::SenderReport { ssrc: 9, reports, .. } if reports.len() == 1 && reports[0].ssrc == 5)
+        );
+        assert!(
+            s.poll_rtcp(
+                start + rtcp::REPORT_INTERVAL + Duration::from_secs(1),
+                0,
+                "ivr"
+            )
+            .is_none()
+        );
+        // RTCP muxed on the RTP port is consumed, not taken for audio
+        assert_eq!(
+            s.on_datagram(&rep, peer, start),
+            Inbound::Ignored(IgnoreReason::Rtcp)
+        );
+    }
+    use std::time::Duration;
 }

@@ -16,7 +16,9 @@ pub struct WavAudio {
 
 impl WavAudio {
     pub fn duration(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(self.samples.len() as f64 / self.sample_rate.max(1) as f64)
+        std::time::Duration::from_secs_f64(
+            self.samples.len() as f64 / self.sample_rate.max(1) as f64,
+        )
     }
 
     /// Converted to `rate` (rubato, delay-compensated).
@@ -26,12 +28,18 @@ impl WavAudio {
         }
         let f: Vec<f32> = self.samples.iter().map(|&s| s as f32 / 32768.0).collect();
         let y = resample_all(&f, self.sample_rate, rate)?;
-        Ok(WavAudio { sample_rate: rate, samples: y.into_iter().map(f32_to_i16).collect() })
+        Ok(WavAudio {
+            sample_rate: rate,
+            samples: y.into_iter().map(f32_to_i16).collect(),
+        })
     }
 }
 
 fn wav_err(path: &Path, message: impl ToString) -> MediaError {
-    MediaError::Wav { path: path.display().to_string(), message: message.to_string() }
+    MediaError::Wav {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
 }
 
 /// Reads a PCM (8/16/24/32-bit) or 32-bit float WAV; stereo is averaged to mono.
@@ -39,14 +47,23 @@ pub fn read_wav(path: &Path) -> Result<WavAudio, MediaError> {
     let reader = hound::WavReader::open(path).map_err(|e| wav_err(path, e))?;
     let spec = reader.spec();
     if !(8000..=48000).contains(&spec.sample_rate) {
-        return Err(wav_err(path, format!("sample rate {} Hz is outside 8-48 kHz", spec.sample_rate)));
+        return Err(wav_err(
+            path,
+            format!("sample rate {} Hz is outside 8-48 kHz", spec.sample_rate),
+        ));
     }
     let channels = spec.channels as usize;
     if !(1..=2).contains(&channels) {
-        return Err(wav_err(path, format!("{channels} channels (mono or stereo expected)")));
+        return Err(wav_err(
+            path,
+            format!("{channels} channels (mono or stereo expected)"),
+        ));
     }
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => reader.into_samples::<f32>().collect::<Result<_, _>>().map_err(|e| wav_err(path, e))?,
+        (hound::SampleFormat::Float, 32) => reader
+            .into_samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(|e| wav_err(path, e))?,
         (hound::SampleFormat::Int, bits @ 8..=32) => {
             let scale = 1.0 / (1u64 << (bits - 1)) as f32;
             reader
@@ -55,10 +72,21 @@ pub fn read_wav(path: &Path) -> Result<WavAudio, MediaError> {
                 .collect::<Result<_, _>>()
                 .map_err(|e| wav_err(path, e))?
         }
-        (fmt, bits) => return Err(wav_err(path, format!("unsupported sample format {fmt:?} {bits}-bit"))),
+        (fmt, bits) => {
+            return Err(wav_err(
+                path,
+                format!("unsupported sample format {fmt:?} {bits}-bit"),
+            ));
+        }
     };
-    let samples = interleaved.chunks(channels).map(|c| f32_to_i16(c.iter().sum::<f32>() / channels as f32)).collect();
-    Ok(WavAudio { sample_rate: spec.sample_rate, samples })
+    let samples = interleaved
+        .chunks(channels)
+        .map(|c| f32_to_i16(c.iter().sum::<f32>() / channels as f32))
+        .collect();
+    Ok(WavAudio {
+        sample_rate: spec.sample_rate,
+        samples,
+    })
 }
 
 /// Reads a WAV and converts it to 8 kHz mono (prompts, test fixtures).
@@ -68,7 +96,12 @@ pub fn read_wav_8k(path: &Path) -> Result<Vec<i16>, MediaError> {
 
 /// Writes 8 kHz mono 16-bit PCM.
 pub fn write_wav_mono(path: &Path, sample_rate: u32, samples: &[i16]) -> Result<(), MediaError> {
-    let spec = hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(path, spec).map_err(|e| wav_err(path, e))?;
     for &s in samples {
         w.write_sample(s).map_err(|e| wav_err(path, e))?;
@@ -91,13 +124,27 @@ pub const FLUSH_EVERY: u32 = 50;
 
 impl CallRecorder {
     pub fn create(path: &Path) -> Result<Self, MediaError> {
-        let spec = hound::WavSpec { channels: 2, sample_rate: SAMPLE_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: SAMPLE_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let writer = hound::WavWriter::create(path, spec).map_err(|e| wav_err(path, e))?;
-        Ok(Self { path: path.to_path_buf(), writer: Some(writer), frames_since_flush: 0, frames: 0 })
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: Some(writer),
+            frames_since_flush: 0,
+            frames: 0,
+        })
     }
 
     /// Appends one tick: what the caller said (jitter buffer output) and what the bot sent.
-    pub fn write_frame(&mut self, caller: &[i16; FRAME_SAMPLES], bot: &[i16; FRAME_SAMPLES]) -> Result<(), MediaError> {
+    pub fn write_frame(
+        &mut self,
+        caller: &[i16; FRAME_SAMPLES],
+        bot: &[i16; FRAME_SAMPLES],
+    ) -> Result<(), MediaError> {
         let Some(w) = self.writer.as_mut() else {
             return Err(wav_err(&self.path, "recorder already finished"));
         };
@@ -151,10 +198,18 @@ mod tests {
         let p = tmp("s16.wav");
         write_wav_mono(&p, 8000, &[0, 1000, -1000, 32767]).unwrap();
         let a = read_wav(&p).unwrap();
-        assert_eq!((a.sample_rate, a.samples.clone()), (8000, vec![0, 1000, -1000, 32767]));
+        assert_eq!(
+            (a.sample_rate, a.samples.clone()),
+            (8000, vec![0, 1000, -1000, 32767])
+        );
         // stereo float 22.05 kHz
         let p2 = tmp("f32.wav");
-        let spec = hound::WavSpec { channels: 2, sample_rate: 22050, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 22050,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
         let mut w = hound::WavWriter::create(&p2, spec).unwrap();
         for _ in 0..2205 {
             w.write_sample(0.5f32).unwrap();
@@ -183,7 +238,8 @@ mod tests {
         let p = tmp("call.wav");
         let mut r = CallRecorder::create(&p).unwrap();
         for i in 0..120 {
-            r.write_frame(&[i as i16; 160], &[-(i as i16); 160]).unwrap();
+            r.write_frame(&[i as i16; 160], &[-(i as i16); 160])
+                .unwrap();
         }
         // Not finished (as after a crash): the first 100 frames (2 flushes) are readable.
         let reader = hound::WavReader::open(&p).unwrap();

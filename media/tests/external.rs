@@ -14,7 +14,11 @@ const SIPP_DIR: &str = "/usr/share/sip-tester";
 
 fn sipp_pcap(name: &str) -> PathBuf {
     let p = Path::new(SIPP_DIR).join(name);
-    assert!(p.exists(), "{} missing: install the Debian package sip-tester (scripts/setup-system.sh)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: install the Debian package sip-tester (scripts/setup-system.sh)",
+        p.display()
+    );
     p
 }
 
@@ -25,13 +29,22 @@ fn tmpdir() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (install it with scripts/setup-system.sh)"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {cmd:?}: {e} (install it with scripts/setup-system.sh)")
+    });
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
 fn le16(bytes: &[u8]) -> Vec<i16> {
-    bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()
+    bytes
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
 }
 
 /// Every 16-bit value through our encoder and through sox: identical bytes.
@@ -41,9 +54,20 @@ fn g711_matches_sox_bit_for_bit() {
     let dir = tmpdir();
     let all: Vec<i16> = (i16::MIN..=i16::MAX).collect();
     let raw = dir.join("all.s16");
-    std::fs::write(&raw, all.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        &raw,
+        all.iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
     for (codec, enc) in [(Codec::Pcmu, "u-law"), (Codec::Pcma, "a-law")] {
-        let sox_bytes = run(Command::new("sox").args(["-D", "-t", "raw", "-r", "8000", "-e", "signed", "-b", "16", "-c", "1"]).arg(&raw).args(["-t", "raw", "-e", enc, "-"]));
+        let sox_bytes = run(Command::new("sox")
+            .args([
+                "-D", "-t", "raw", "-r", "8000", "-e", "signed", "-b", "16", "-c", "1",
+            ])
+            .arg(&raw)
+            .args(["-t", "raw", "-e", enc, "-"]));
         let mut ours = Vec::new();
         codec.encode(&all, &mut ours);
         assert_eq!(sox_bytes.len(), ours.len());
@@ -62,9 +86,17 @@ fn g711_matches_sox_bit_for_bit() {
             };
             y.clamp(i16::MIN as i32, i16::MAX as i32) as i16
         };
-        let diffs: Vec<(i16, u8, u8)> =
-            all.iter().zip(&sox_bytes).filter(|(s, b)| codec.encode_sample(sox_input(**s)) != **b).map(|(s, b)| (*s, codec.encode_sample(sox_input(*s)), *b)).take(5).collect();
-        assert!(diffs.is_empty(), "{enc}: encoder differs from sox at (sample, ours, sox): {diffs:?}");
+        let diffs: Vec<(i16, u8, u8)> = all
+            .iter()
+            .zip(&sox_bytes)
+            .filter(|(s, b)| codec.encode_sample(sox_input(**s)) != **b)
+            .map(|(s, b)| (*s, codec.encode_sample(sox_input(*s)), *b))
+            .take(5)
+            .collect();
+        assert!(
+            diffs.is_empty(),
+            "{enc}: encoder differs from sox at (sample, ours, sox): {diffs:?}"
+        );
         // on the reconstruction levels (where rounding does not matter) the codes are equal
         for c in 0..=255u8 {
             let level = codec.decode_sample(c);
@@ -76,7 +108,10 @@ fn g711_matches_sox_bit_for_bit() {
         let codes: Vec<u8> = (0..=255).collect();
         let codes_file = dir.join(format!("codes.{enc}"));
         std::fs::write(&codes_file, &codes).unwrap();
-        let sox_pcm = le16(&run(Command::new("sox").args(["-t", "raw", "-r", "8000", "-e", enc, "-b", "8", "-c", "1"]).arg(&codes_file).args(["-t", "raw", "-e", "signed", "-b", "16", "-L", "-"])));
+        let sox_pcm = le16(&run(Command::new("sox")
+            .args(["-t", "raw", "-r", "8000", "-e", enc, "-b", "8", "-c", "1"])
+            .arg(&codes_file)
+            .args(["-t", "raw", "-e", "signed", "-b", "16", "-L", "-"])));
         let mut ours = Vec::new();
         codec.decode(&codes, &mut ours);
         assert_eq!(ours, sox_pcm, "{enc}: decoder differs from sox");
@@ -93,16 +128,43 @@ fn g711a_pcap_decodes_like_tshark_plus_sox() {
     assert_eq!(s.codec(), Some(Codec::Pcma));
     let ours = s.decode();
     // ~7 s of speech
-    assert!((ours.len() as f64 / 8000.0 - 7.08).abs() < 0.1, "{} samples", ours.len());
+    assert!(
+        (ours.len() as f64 / 8000.0 - 7.08).abs() < 0.1,
+        "{} samples",
+        ours.len()
+    );
 
-    let fields = run(Command::new("tshark").arg("-r").arg(&pcap).args(["-o", "rtp.heuristic_rtp:TRUE", "-Y", "rtp.ssrc == 0xdee0ee8f", "-T", "fields", "-e", "rtp.payload"]));
-    let hex: String = String::from_utf8_lossy(&fields).split_whitespace().collect::<String>().replace(':', "");
-    let bytes: Vec<u8> = (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
-    assert_eq!(bytes.len(), ours.len(), "tshark payload bytes vs our samples");
+    let fields = run(Command::new("tshark").arg("-r").arg(&pcap).args([
+        "-o",
+        "rtp.heuristic_rtp:TRUE",
+        "-Y",
+        "rtp.ssrc == 0xdee0ee8f",
+        "-T",
+        "fields",
+        "-e",
+        "rtp.payload",
+    ]));
+    let hex: String = String::from_utf8_lossy(&fields)
+        .split_whitespace()
+        .collect::<String>()
+        .replace(':', "");
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(
+        bytes.len(),
+        ours.len(),
+        "tshark payload bytes vs our samples"
+    );
     let dir = tmpdir();
     let alaw = dir.join("g711a.al");
     std::fs::write(&alaw, &bytes).unwrap();
-    let sox_pcm = le16(&run(Command::new("sox").args(["-t", "raw", "-r", "8000", "-e", "a-law", "-b", "8", "-c", "1"]).arg(&alaw).args(["-t", "raw", "-e", "signed", "-b", "16", "-L", "-"])));
+    let sox_pcm = le16(&run(Command::new("sox")
+        .args([
+            "-t", "raw", "-r", "8000", "-e", "a-law", "-b", "8", "-c", "1",
+        ])
+        .arg(&alaw)
+        .args(["-t", "raw", "-e", "signed", "-b", "16", "-L", "-"])));
     assert!(ours == sox_pcm, "decoded audio differs from tshark+sox");
     // it is speech, not silence
     let rms = (ours.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / ours.len() as f64).sqrt();
@@ -114,15 +176,30 @@ fn g711a_pcap_decodes_like_tshark_plus_sox() {
 #[test]
 fn sipp_rfc4733_pcaps_give_each_digit_exactly_once() {
     let cases = [
-        ("0", '0'), ("1", '1'), ("2", '2'), ("3", '3'), ("4", '4'), ("5", '5'), ("6", '6'), ("7", '7'), ("8", '8'), ("9", '9'),
-        ("pound", '#'), ("star", '*'),
+        ("0", '0'),
+        ("1", '1'),
+        ("2", '2'),
+        ("3", '3'),
+        ("4", '4'),
+        ("5", '5'),
+        ("6", '6'),
+        ("7", '7'),
+        ("8", '8'),
+        ("9", '9'),
+        ("pound", '#'),
+        ("star", '*'),
     ];
     for (name, digit) in cases {
         let pcap = sipp_pcap(&format!("dtmf_2833_{name}.pcap"));
         let datagrams = read_udp(&pcap).unwrap();
         assert!(!datagrams.is_empty());
         for pt_cfg in [Some(101), None] {
-            let mut session = RtpSession::new(RtpSessionConfig { codec: Codec::Pcmu, telephone_event_pt: pt_cfg, remote: None, local_ssrc: 1 });
+            let mut session = RtpSession::new(RtpSessionConfig {
+                codec: Codec::Pcmu,
+                telephone_event_pt: pt_cfg,
+                remote: None,
+                local_ssrc: 1,
+            });
             let base = Instant::now();
             let t0 = datagrams[0].time;
             let mut got = Vec::new();
@@ -142,7 +219,12 @@ fn sipp_rfc4733_pcaps_give_each_digit_exactly_once() {
 fn session_latches_and_ignores_stun_on_real_packets() {
     let pcap = sipp_pcap("g711a.pcap");
     let datagrams = read_udp(&pcap).unwrap();
-    let mut session = RtpSession::new(RtpSessionConfig { codec: Codec::Pcma, telephone_event_pt: Some(101), remote: None, local_ssrc: 1 });
+    let mut session = RtpSession::new(RtpSessionConfig {
+        codec: Codec::Pcma,
+        telephone_event_pt: Some(101),
+        remote: None,
+        local_ssrc: 1,
+    });
     let intruder: SocketAddr = "10.9.9.9:4000".parse().unwrap();
     let mut stun = vec![0u8; 20];
     stun[4..8].copy_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
@@ -153,12 +235,18 @@ fn session_latches_and_ignores_stun_on_real_packets() {
             continue; // one lost packet
         }
         let now = base + Duration::from_millis(30 * i as u64);
-        assert_eq!(session.on_datagram(&stun, d.src, now), Inbound::Ignored(ivr_media::IgnoreReason::Stun));
+        assert_eq!(
+            session.on_datagram(&stun, d.src, now),
+            Inbound::Ignored(ivr_media::IgnoreReason::Stun)
+        );
         if let Inbound::Audio(a) = session.on_datagram(&d.payload, d.src, now) {
             assert_eq!(a.samples.len(), 240);
             audio += 1;
         }
-        assert_eq!(session.on_datagram(&d.payload, intruder, now), Inbound::Ignored(ivr_media::IgnoreReason::OtherSource(intruder)));
+        assert_eq!(
+            session.on_datagram(&d.payload, intruder, now),
+            Inbound::Ignored(ivr_media::IgnoreReason::OtherSource(intruder))
+        );
     }
     assert_eq!(session.remote(), Some(datagrams[0].src));
     let st = session.stats();
@@ -168,4 +256,23 @@ fn session_latches_and_ignores_stun_on_real_packets() {
     // recorded at ~30 ms spacing, replayed at exactly 30 ms: jitter reflects the capture's own
     // timestamps versus our even spacing, i.e. small
     assert!(st.jitter_ms() < 5.0, "{}", st.jitter_ms());
+}
+
+/// Real speech (SIPp's g711a.pcap, 7 s) gives no false in-band digits.
+#[test]
+fn no_false_inband_digits_on_speech() {
+    let streams = read_rtp_streams(&sipp_pcap("g711a.pcap")).unwrap();
+    let speech = pick_stream(&streams, None).unwrap().decode();
+    let mut det = ivr_media::InbandDtmfDetector::new();
+    let got: Vec<char> = speech.chunks(160).flat_map(|f| det.push(f)).collect();
+    assert!(got.is_empty(), "false digits {got:?}");
+    // and the same detector finds a digit mixed into that speech at a normal level
+    let mut mixed = speech.clone();
+    let tone = ivr_media::dtmf_tone('7', 100, 5000.0).unwrap();
+    for (s, t) in mixed[20000..].iter_mut().zip(&tone) {
+        *s = s.saturating_add(*t);
+    }
+    let mut det = ivr_media::InbandDtmfDetector::new();
+    let got: Vec<char> = mixed.chunks(160).flat_map(|f| det.push(f)).collect();
+    assert_eq!(got, vec!['7']);
 }
