@@ -9,6 +9,7 @@ pub mod admission;
 mod register;
 pub mod sdp;
 mod server;
+mod session_timer;
 
 pub use admission::{Cidr, InfoDtmf, Refusal};
 pub use register::RegistrationStatus;

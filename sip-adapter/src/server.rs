@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::admission::{self, Admission, Cidr, InfoDtmf, Refusal};
 use crate::register::{self, RegistrationStatus};
 use crate::sdp::{self, NegotiatedMedia, SdpOrigin};
+use crate::session_timer::{self, SessionTimer};
 use crate::{Result, SipConfig, SipError};
 
 // rsipstack re-exports tokio-util's token; use it instead of depending on tokio-util.
@@ -133,6 +134,7 @@ struct CallShared {
     phase: watch::Sender<Phase>,
     local: Mutex<Option<LocalMedia>>,
     refer_waiter: Mutex<Option<oneshot::Sender<u16>>>,
+    /// RFC 4028 interval (s) the caller refreshes; None = no session timer.
     session_expires: Option<u32>,
     events: mpsc::UnboundedSender<CallEvent>,
     server: Arc<ServerShared>,
@@ -456,20 +458,15 @@ fn content_type(req: &Request) -> Option<String> {
     })
 }
 
-fn session_expires(req: &Request, cfg: &SipConfig) -> Option<u32> {
-    if cfg.session_expires_s == 0 {
-        return None;
-    }
-    let asked = req
-        .header_value("Session-Expires")
-        .or_else(|| req.header_value("x"))
-        .and_then(|v| {
-            v.split(';')
-                .next()
-                .and_then(|n| n.trim().parse::<u32>().ok())
-        })?;
-    // RFC 4028 minimum is 90 s; never accept less than that.
-    Some(asked.clamp(90, cfg.session_expires_s.max(90)))
+fn session_timer(req: &Request, cfg: &SipConfig) -> SessionTimer {
+    let supports = req.header_contains_token("Supported", "timer")
+        || req.header_contains_token("Require", "timer");
+    session_timer::negotiate(
+        supports,
+        req.header_value("Session-Expires").as_deref(),
+        req.header_value("Min-SE").as_deref(),
+        cfg.session_expires_s,
+    )
 }
 
 struct SlotGuard(Arc<ServerShared>);
@@ -524,6 +521,15 @@ async fn handle_invite(shared: &Arc<ServerShared>, tx: &mut Transaction) -> Resu
         return reply(tx, 488, vec![warn]).await;
     }
 
+    let session_expires = match session_timer(&req, &shared.cfg) {
+        SessionTimer::Off => None,
+        SessionTimer::CallerRefreshes(s) => Some(s),
+        SessionTimer::TooSmall(min) => {
+            let min_se = make_header("Min-SE", min.to_string());
+            return reply(tx, 422, vec![min_se]).await;
+        }
+    };
+
     shared.active.fetch_add(1, Ordering::SeqCst);
     let slot = SlotGuard(shared.clone());
 
@@ -558,7 +564,7 @@ async fn handle_invite(shared: &Arc<ServerShared>, tx: &mut Transaction) -> Resu
         phase: phase_tx,
         local: Mutex::new(None),
         refer_waiter: Mutex::new(None),
-        session_expires: session_expires(&req, &shared.cfg),
+        session_expires,
         events: ev_tx,
         server: shared.clone(),
     });
@@ -753,17 +759,21 @@ fn on_media_update(
         // Not answered yet: we cannot renegotiate.
         return (491, None, None, None);
     };
-    let mut headers = vec![Header::ContentType("application/sdp".into())];
+    // A refresh's 2xx repeats the session timer, or the caller takes it as switched off.
+    let mut timer_headers = Vec::new();
     if let Some(se) = call.session_expires {
-        headers.push(make_header(
+        timer_headers.push(make_header(
             "Session-Expires",
             format!("{se};refresher=uac"),
         ));
+        timer_headers.push(make_header("Require", "timer".into()));
     }
+    let mut headers = vec![Header::ContentType("application/sdp".into())];
+    headers.extend(timer_headers.iter().cloned());
     if req.body.is_empty() {
         if req.method == Method::Update {
             // Session refresh only.
-            return (200, None, None, None);
+            return (200, Some(timer_headers), None, None);
         }
         // re-INVITE without offer: offer our current media again; the ACK's answer is ignored.
         local.origin.version += 1;

@@ -206,3 +206,31 @@ async fn over_capacity_gets_503_with_retry_after() {
     );
     assert_eq!(bot.count("call "), 1, "{:?}", bot.lines());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_timer_require_only_when_caller_supports_it() {
+    let bot = start_bot(Mode::Answer, test_config()).await;
+    // Supported: timer -> Require: timer + Session-Expires 120;refresher=uac, also on UPDATE.
+    let r = sipp("uac_session_timer.xml", bot.server.local_addr(), &[], 10).await;
+    assert_sipp_ok(&r, "session timer supported");
+    // Session-Expires without Supported: timer -> neither Require: timer nor Session-Expires.
+    let r = sipp(
+        "uac_session_timer_unsupported.xml",
+        bot.server.local_addr(),
+        &[],
+        10,
+    )
+    .await;
+    assert_sipp_ok(&r, "session timer unsupported");
+    assert!(
+        bot.wait_for("ended RemoteBye", 2, Duration::from_secs(3))
+            .await,
+        "{:?}",
+        bot.lines()
+    );
+    // Below 90 s -> 422 Min-SE: 90, and the call never reaches the call loop.
+    let r = sipp("uac_session_timer_422.xml", bot.server.local_addr(), &[], 5).await;
+    assert_sipp_ok(&r, "session interval too small");
+    assert_eq!(bot.count("call "), 2, "{:?}", bot.lines());
+    assert!(bot.wait_for_idle(Duration::from_secs(2)).await);
+}
