@@ -1,0 +1,206 @@
+//! A text driver for the engine (`ivr chat`, scripted-conversation tests): each input line
+//! is a caller turn; lookups run synchronously on the given backend; time is virtual.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::engine::{Action, Dialog, Event, TimerId, TransferResult};
+use crate::flow::{Flow, Outcome};
+use crate::integrations::Backend;
+use crate::slots::Date;
+
+/// One bot turn, as printed by `ivr chat --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatTurn {
+    pub node: String,
+    pub intent: Option<String>,
+    pub confidence: Option<f32>,
+    pub slots: BTreeMap<String, String>,
+    pub say: String,
+    /// "transfer" | "hangup" | null
+    pub action: Option<&'static str>,
+    pub sentiment: f32,
+    /// Transfer target / hang-up outcome, for humans reading plain mode.
+    #[serde(skip)]
+    pub detail: Option<String>,
+    #[serde(skip)]
+    pub speaking_rate: Option<f32>,
+}
+
+pub struct ChatSession {
+    dialog: Dialog,
+    backend: Box<dyn Backend>,
+    now: Instant,
+    timers: Vec<(TimerId, Instant)>,
+    ended: bool,
+}
+
+impl ChatSession {
+    pub fn new(flow: Arc<Flow>, today: Date, backend: Box<dyn Backend>) -> ChatSession {
+        // The only clock read: the virtual clock's origin.
+        let now = Instant::now();
+        ChatSession {
+            dialog: Dialog::new(flow, today, now),
+            backend,
+            now,
+            timers: Vec::new(),
+            ended: false,
+        }
+    }
+
+    pub fn dialog(&self) -> &Dialog {
+        &self.dialog
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The greeting.
+    pub fn start(&mut self) -> ChatTurn {
+        let actions = self.dialog.start(self.now);
+        self.run(actions)
+    }
+
+    /// One caller line: text, `#123` keypad digits, `/silence`, `/hangup`.
+    /// `None` when the call is over (or the caller hung up).
+    pub fn input(&mut self, line: &str) -> Option<ChatTurn> {
+        if self.ended {
+            return None;
+        }
+        self.now += Duration::from_secs(2);
+        let line = line.trim();
+        let actions = if line == "/hangup" {
+            self.dialog.handle(Event::Hangup, self.now);
+            self.ended = true;
+            return None;
+        } else if line == "/silence" {
+            match self.timers.iter().min_by_key(|(_, at)| *at).copied() {
+                Some((id, at)) => {
+                    self.timers.retain(|(t, _)| *t != id);
+                    self.now = self.now.max(at);
+                    self.dialog.handle(Event::Timer(id), self.now)
+                }
+                None => self.dialog.handle(Event::NoInput, self.now),
+            }
+        } else if let Some(keys) = line.strip_prefix('#') {
+            let before: Vec<TimerId> = self.timers.iter().map(|(t, _)| *t).collect();
+            let mut acts = Vec::new();
+            for c in keys.chars().filter(|c| !c.is_whitespace()) {
+                self.now += Duration::from_millis(300);
+                let a = self.dialog.handle(Event::Digit(c), self.now);
+                self.track_timers(&a);
+                acts.extend(a);
+            }
+            // A line is a complete turn: let a pending inter-digit timer expire.
+            let fresh = self
+                .timers
+                .iter()
+                .filter(|(t, _)| !before.contains(t))
+                .max_by_key(|(_, at)| *at)
+                .copied();
+            if let Some((id, at)) = fresh
+                && acts
+                    .iter()
+                    .all(|a| matches!(a, Action::StartTimer { .. } | Action::CancelTimer { .. }))
+            {
+                self.timers.retain(|(t, _)| *t != id);
+                self.now = self.now.max(at);
+                acts.extend(self.dialog.handle(Event::Timer(id), self.now));
+            }
+            acts
+        } else {
+            self.dialog.handle(
+                Event::Speech {
+                    text: line.to_string(),
+                    confidence: 1.0,
+                },
+                self.now,
+            )
+        };
+        Some(self.run(actions))
+    }
+
+    fn track_timers(&mut self, actions: &[Action]) {
+        for a in actions {
+            match a {
+                Action::StartTimer { id, at } => self.timers.push((*id, *at)),
+                Action::CancelTimer { id } => self.timers.retain(|(t, _)| t != id),
+                _ => {}
+            }
+        }
+    }
+
+    /// Execute actions like a call loop would, collecting one bot turn.
+    fn run(&mut self, actions: Vec<Action>) -> ChatTurn {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        let mut says: Vec<String> = Vec::new();
+        let mut action = None;
+        let mut detail = None;
+        let mut rate = None;
+        while let Some(a) = queue.pop_front() {
+            match a {
+                Action::Say { text, .. } => says.push(text),
+                Action::Listen(_) => {}
+                Action::StartTimer { id, at } => self.timers.push((id, at)),
+                Action::CancelTimer { id } => self.timers.retain(|(t, _)| *t != id),
+                Action::SetSpeakingRate { rate: r } => rate = Some(r),
+                Action::Lookup {
+                    request,
+                    integration,
+                    params,
+                } => {
+                    let result = self.backend.lookup(&integration, &params);
+                    self.now += Duration::from_millis(50);
+                    queue.extend(
+                        self.dialog
+                            .handle(Event::LookupResult { request, result }, self.now),
+                    );
+                }
+                Action::Transfer { target, reason, .. } => {
+                    action = Some("transfer");
+                    detail = Some(format!("transfer to {target}: {reason}"));
+                    // In chat the agent always answers.
+                    queue.extend(
+                        self.dialog
+                            .handle(Event::TransferResult(TransferResult::Ok), self.now),
+                    );
+                    self.ended = true;
+                }
+                Action::Hangup { outcome } => {
+                    action = Some("hangup");
+                    detail = Some(format!(
+                        "hang up: {}",
+                        match outcome {
+                            Outcome::Contained => "contained",
+                            Outcome::Transferred => "transferred",
+                            Outcome::Abandoned => "abandoned",
+                            Outcome::Failed => "failed",
+                        }
+                    ));
+                    self.ended = true;
+                }
+            }
+        }
+        if !self.ended {
+            // The prompts "finished playing": starts the no-input timer.
+            let a = self.dialog.handle(Event::PromptFinished, self.now);
+            self.track_timers(&a);
+        }
+        let intent = self.dialog.current_intent();
+        ChatTurn {
+            node: self.dialog.current_node().to_string(),
+            intent: intent.map(|(i, _)| i.to_string()),
+            confidence: intent.map(|(_, c)| (c * 1000.0).round() / 1000.0),
+            slots: self.dialog.slots().clone(),
+            say: says.join(" "),
+            action,
+            sentiment: (self.dialog.sentiment() * 1000.0).round() / 1000.0,
+            detail,
+            speaking_rate: rate,
+        }
+    }
+}

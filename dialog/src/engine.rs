@@ -1,0 +1,1314 @@
+//! The dialog state machine: `Dialog::handle(event, now) -> Vec<Action>`.
+//!
+//! Pure: no I/O, no clock reads. Time comes in as `now`; timers go out as
+//! `Action::StartTimer { id, at }` and come back as `Event::Timer(id)`. Lookups and
+//! transfers go out as actions and come back as result events. Actions in one returned
+//! batch are ordered: the call loop plays `Say`s in order and performs `Transfer` /
+//! `Hangup` only after the preceding `Say`s have finished playing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::flow::{Flow, MSG_CLARIFY_NO, Node, NodeId, NodeKind, Outcome, is_global, placeholders};
+use crate::intent::Decision;
+use crate::sentiment::{self, RunningSentiment};
+use crate::slots::{self, Date, SlotKind};
+
+pub type TimerId = u64;
+
+/// Result of an integration lookup, sent back by the call loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookupResult {
+    /// The integration's JSON answer (must be an object; anything else is junk).
+    Ok(Value),
+    Error(String),
+    Timeout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferFailure {
+    Busy,
+    NoAnswer,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferResult {
+    Ok,
+    Failed(TransferFailure),
+}
+
+/// What happened on the call, sent by the call loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The VAD heard the caller start speaking (cancels the no-input timer).
+    SpeechStarted,
+    /// A final transcript with the ASR's confidence (0..1).
+    Speech {
+        text: String,
+        confidence: f32,
+    },
+    /// One DTMF key: `0`-`9`, `*`, `#`.
+    Digit(char),
+    /// The loop's own no-input detection (alternative to the engine's timer).
+    NoInput,
+    /// A timer started by `Action::StartTimer` expired.
+    Timer(TimerId),
+    /// The caller barged in: the current prompt was cut at this offset.
+    BargeIn {
+        offset_ms: u64,
+    },
+    /// All queued prompts have finished playing (starts the no-input timer).
+    PromptFinished,
+    LookupResult {
+        request: u64,
+        result: LookupResult,
+    },
+    TransferResult(TransferResult),
+    /// The caller hung up.
+    Hangup,
+}
+
+/// What kind of answer the bot is listening for. The ASR endpointer adapts its trailing
+/// silence to it (short for yes/no and complete digit strings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Expect {
+    YesNo,
+    Digits {
+        min: usize,
+        max: usize,
+    },
+    Date,
+    Time,
+    Amount,
+    Choice {
+        options: Vec<String>,
+    },
+    FreeText,
+    /// Open question routed by intent (menu).
+    Intent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expectation {
+    pub expect: Expect,
+    /// Words the ASR may bias towards (e.g. as an initial prompt).
+    pub hints: Vec<String>,
+    /// Most DTMF keys that make a complete answer (0 = keypad not used except 0 and *).
+    pub dtmf_max_digits: usize,
+}
+
+/// Context handed to the human agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandoffContext {
+    pub intent: Option<String>,
+    pub slots: BTreeMap<String, String>,
+    pub transcript: Vec<Turn>,
+    pub sentiment: f32,
+    pub reason: String,
+}
+
+/// What the call loop must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Speak. `cacheable`: a fixed prompt from the flow (TTS cache key = text).
+    Say {
+        text: String,
+        barge_in: bool,
+        cacheable: bool,
+    },
+    /// Open the ears for an answer of this kind.
+    Listen(Expectation),
+    StartTimer {
+        id: TimerId,
+        at: Instant,
+    },
+    CancelTimer {
+        id: TimerId,
+    },
+    /// Run an integration off the state machine; answer with `Event::LookupResult`.
+    Lookup {
+        request: u64,
+        integration: String,
+        params: serde_json::Map<String, Value>,
+    },
+    /// Hand the call to a human (skill group name or SIP URI); answer with
+    /// `Event::TransferResult`.
+    Transfer {
+        target: String,
+        reason: String,
+        context: HandoffContext,
+    },
+    Hangup {
+        outcome: Outcome,
+    },
+    /// Relative TTS speaking rate (1.0 normal, < 1 slower).
+    SetSpeakingRate {
+        rate: f32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Bot,
+    Caller,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Turn {
+    pub speaker: Speaker,
+    pub text: String,
+    /// Since the call started.
+    pub offset_ms: u64,
+    /// Bot turns cut by barge-in: how much had been played.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted_at_ms: Option<u64>,
+    /// Caller turns: sentiment of this turn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntentHit {
+    pub intent: String,
+    pub confidence: f32,
+    pub offset_ms: u64,
+}
+
+/// Everything the call record needs; available at any time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallSummary {
+    pub flow: String,
+    pub node: String,
+    pub intents: Vec<IntentHit>,
+    pub slots: BTreeMap<String, String>,
+    /// `None` while the call is going on.
+    pub outcome: Option<Outcome>,
+    pub handoff_reason: Option<String>,
+    pub sentiment: f32,
+    pub turns: Vec<Turn>,
+    pub speaking_rate: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerKind {
+    NoInput,
+    InterDigit,
+    LookupGuard,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Wait {
+    Listen,
+    Lookup { request: u64 },
+    Transfer,
+    Ended,
+}
+
+/// Loop guards: no caller is ever stuck.
+const MAX_AUTO_STEPS: usize = 64;
+const MAX_NODE_VISITS: u32 = 6;
+const MAX_TOTAL_NO_MATCH: u32 = 6;
+const GLOBAL_IN_SLOT_THRESHOLD: f32 = 0.8;
+
+/// One call's dialog.
+pub struct Dialog {
+    flow: Arc<Flow>,
+    today: Date,
+    start: Instant,
+    node: NodeId,
+    wait: Wait,
+    slots: BTreeMap<String, String>,
+    intent: Option<(String, f32)>,
+    intents: Vec<IntentHit>,
+    /// A clarify question is pending for this intent and original utterance.
+    clarify: Option<(String, f32, String)>,
+    no_input: u32,
+    no_match: u32,
+    total_no_match: u32,
+    visits: BTreeMap<NodeId, u32>,
+    history: Vec<NodeId>,
+    last_says: Vec<Action>,
+    dtmf: String,
+    timers: Vec<(TimerId, TimerKind)>,
+    next_timer: TimerId,
+    next_request: u64,
+    rate: f32,
+    sentiment: RunningSentiment,
+    turns: Vec<Turn>,
+    outcome: Option<Outcome>,
+    handoff_reason: Option<String>,
+    completed: bool,
+    started: bool,
+}
+
+impl Dialog {
+    /// A new call. `today` is the call's date (for "tomorrow"); `now` the call's start.
+    pub fn new(flow: Arc<Flow>, today: Date, now: Instant) -> Dialog {
+        let start_node = flow.settings.start;
+        Dialog {
+            flow,
+            today,
+            start: now,
+            node: start_node,
+            wait: Wait::Listen,
+            slots: BTreeMap::new(),
+            intent: None,
+            intents: Vec::new(),
+            clarify: None,
+            no_input: 0,
+            no_match: 0,
+            total_no_match: 0,
+            visits: BTreeMap::new(),
+            history: Vec::new(),
+            last_says: Vec::new(),
+            dtmf: String::new(),
+            timers: Vec::new(),
+            next_timer: 1,
+            next_request: 1,
+            rate: 1.0,
+            sentiment: RunningSentiment::default(),
+            turns: Vec::new(),
+            outcome: None,
+            handoff_reason: None,
+            completed: false,
+            started: false,
+        }
+    }
+
+    /// Answer the call: the greeting. Call once, first.
+    pub fn start(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.started {
+            self.started = true;
+            let start = self.flow.settings.start;
+            self.enter(start, now, &mut out);
+        }
+        out
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.wait == Wait::Ended
+    }
+
+    pub fn current_node(&self) -> &str {
+        &self.flow.nodes[self.node].name
+    }
+
+    /// The last recognised intent and its confidence.
+    pub fn current_intent(&self) -> Option<(&str, f32)> {
+        self.intent.as_ref().map(|(i, c)| (i.as_str(), *c))
+    }
+
+    pub fn slots(&self) -> &BTreeMap<String, String> {
+        &self.slots
+    }
+
+    pub fn sentiment(&self) -> f32 {
+        self.sentiment.value
+    }
+
+    pub fn summary(&self) -> CallSummary {
+        CallSummary {
+            flow: self.flow.name.clone(),
+            node: self.current_node().to_string(),
+            intents: self.intents.clone(),
+            slots: self.slots.clone(),
+            outcome: self.outcome,
+            handoff_reason: self.handoff_reason.clone(),
+            sentiment: self.sentiment.value,
+            turns: self.turns.clone(),
+            speaking_rate: self.rate,
+        }
+    }
+
+    fn ms(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_millis() as u64
+    }
+
+    /// Feed one event; get the actions to perform, in order.
+    pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.started {
+            out.extend(self.start(now));
+        }
+        if self.wait == Wait::Ended {
+            return out;
+        }
+        match event {
+            Event::Hangup => {
+                self.cancel_all_timers(&mut out);
+                if self.outcome.is_none() || self.wait != Wait::Transfer {
+                    self.outcome = Some(if self.completed {
+                        Outcome::Contained
+                    } else {
+                        Outcome::Abandoned
+                    });
+                }
+                self.wait = Wait::Ended;
+            }
+            Event::PromptFinished => {
+                if self.wait == Wait::Listen
+                    && self.dtmf.is_empty()
+                    && !self.has_timer(TimerKind::NoInput)
+                {
+                    let at = now + Duration::from_millis(self.flow.settings.no_input_timeout_ms);
+                    self.start_timer(TimerKind::NoInput, at, &mut out);
+                }
+            }
+            Event::SpeechStarted => self.cancel_timer(TimerKind::NoInput, &mut out),
+            Event::BargeIn { offset_ms } => {
+                self.cancel_timer(TimerKind::NoInput, &mut out);
+                if let Some(t) = self
+                    .turns
+                    .iter_mut()
+                    .rev()
+                    .find(|t| t.speaker == Speaker::Bot)
+                {
+                    t.interrupted_at_ms = Some(offset_ms);
+                }
+            }
+            Event::Timer(id) => {
+                let Some(pos) = self.timers.iter().position(|(t, _)| *t == id) else {
+                    return out; // cancelled or stale
+                };
+                let (_, kind) = self.timers.remove(pos);
+                match kind {
+                    TimerKind::NoInput => self.on_no_input(now, &mut out),
+                    TimerKind::InterDigit => self.submit_dtmf(now, &mut out),
+                    TimerKind::LookupGuard => {
+                        if let Wait::Lookup { request } = self.wait {
+                            self.on_lookup(request, LookupResult::Timeout, now, &mut out);
+                        }
+                    }
+                }
+            }
+            Event::NoInput => {
+                self.cancel_timer(TimerKind::NoInput, &mut out);
+                if self.wait == Wait::Listen {
+                    self.on_no_input(now, &mut out);
+                }
+            }
+            Event::Speech { text, confidence } => {
+                self.cancel_timer(TimerKind::NoInput, &mut out);
+                self.on_speech(&text, confidence, now, &mut out);
+            }
+            Event::Digit(c) => {
+                self.cancel_timer(TimerKind::NoInput, &mut out);
+                self.on_digit(c, now, &mut out);
+            }
+            Event::LookupResult { request, result } => {
+                self.on_lookup(request, result, now, &mut out);
+            }
+            Event::TransferResult(r) => {
+                if self.wait == Wait::Transfer {
+                    match r {
+                        TransferResult::Ok => {
+                            self.outcome = Some(Outcome::Transferred);
+                            self.wait = Wait::Ended;
+                        }
+                        TransferResult::Failed(why) => {
+                            tracing::warn!(?why, "transfer failed");
+                            self.outcome = Some(Outcome::Failed);
+                            let reason = format!(
+                                "{} (transfer failed: {})",
+                                self.handoff_reason.clone().unwrap_or_default(),
+                                match why {
+                                    TransferFailure::Busy => "busy",
+                                    TransferFailure::NoAnswer => "no answer",
+                                    TransferFailure::Rejected => "rejected",
+                                }
+                            );
+                            self.handoff_reason = Some(reason);
+                            self.wait = Wait::Listen;
+                            match self.flow.settings.transfer_failed {
+                                Some(n) => self.enter(n, now, &mut out),
+                                None => {
+                                    self.say(
+                                        "Sorry, no one is available right now. Goodbye.",
+                                        false,
+                                        now,
+                                        &mut out,
+                                    );
+                                    out.push(Action::Hangup {
+                                        outcome: Outcome::Failed,
+                                    });
+                                    self.wait = Wait::Ended;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    // ---- timers ----
+
+    fn has_timer(&self, kind: TimerKind) -> bool {
+        self.timers.iter().any(|(_, k)| *k == kind)
+    }
+
+    fn start_timer(&mut self, kind: TimerKind, at: Instant, out: &mut Vec<Action>) {
+        self.cancel_timer(kind, out);
+        let id = self.next_timer;
+        self.next_timer += 1;
+        self.timers.push((id, kind));
+        out.push(Action::StartTimer { id, at });
+    }
+
+    fn cancel_timer(&mut self, kind: TimerKind, out: &mut Vec<Action>) {
+        self.timers.retain(|(id, k)| {
+            if *k == kind {
+                out.push(Action::CancelTimer { id: *id });
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    fn cancel_all_timers(&mut self, out: &mut Vec<Action>) {
+        for (id, _) in self.timers.drain(..) {
+            out.push(Action::CancelTimer { id });
+        }
+    }
+
+    // ---- speaking ----
+
+    fn render(&self, text: &str) -> String {
+        let mut s = text.to_string();
+        for (name, fmt) in placeholders(text) {
+            let key = if fmt.is_empty() {
+                format!("{{{name}}}")
+            } else {
+                format!("{{{name}:{fmt}}}")
+            };
+            let value = self
+                .slots
+                .get(&name)
+                .map(|v| slots::render(v, &fmt))
+                .unwrap_or_default();
+            s = s.replace(&key, &value);
+        }
+        s
+    }
+
+    fn say(&mut self, template: &str, barge_in: bool, now: Instant, out: &mut Vec<Action>) {
+        let text = self.render(template);
+        if text.trim().is_empty() {
+            return;
+        }
+        self.turns.push(Turn {
+            speaker: Speaker::Bot,
+            text: text.clone(),
+            offset_ms: self.ms(now),
+            interrupted_at_ms: None,
+            sentiment: None,
+        });
+        let action = Action::Say {
+            text,
+            barge_in,
+            cacheable: !template.contains('{'),
+        };
+        self.last_says.push(action.clone());
+        out.push(action);
+    }
+
+    fn node(&self) -> &Node {
+        &self.flow.nodes[self.node]
+    }
+
+    fn expectation(&self) -> Expectation {
+        let node = self.node();
+        let mut hints = node.hints.clone();
+        let (expect, dtmf_max_digits) = match &node.kind {
+            NodeKind::Ask { slot, .. } => {
+                let def = self.flow.slots.get(slot);
+                if let Some(d) = def {
+                    hints.extend(d.hints.iter().cloned());
+                }
+                match def.map(|d| &d.kind) {
+                    Some(SlotKind::YesNo) => (Expect::YesNo, 1),
+                    Some(SlotKind::Digits { min, max }) => (
+                        Expect::Digits {
+                            min: *min,
+                            max: *max,
+                        },
+                        *max,
+                    ),
+                    Some(SlotKind::Date { .. }) => (Expect::Date, 0),
+                    Some(SlotKind::Time) => (Expect::Time, 0),
+                    Some(SlotKind::Amount) => (Expect::Amount, 0),
+                    Some(SlotKind::Choice(opts)) => (
+                        Expect::Choice {
+                            options: opts.iter().map(|(n, _)| n.clone()).collect(),
+                        },
+                        1,
+                    ),
+                    Some(SlotKind::FreeText) | None => (Expect::FreeText, 0),
+                }
+            }
+            _ if self.clarify.is_some() => (Expect::YesNo, 1),
+            NodeKind::Confirm { .. } => (Expect::YesNo, 1),
+            _ => (Expect::Intent, 1),
+        };
+        Expectation {
+            expect,
+            hints,
+            dtmf_max_digits,
+        }
+    }
+
+    fn listen(&mut self, out: &mut Vec<Action>) {
+        self.wait = Wait::Listen;
+        self.dtmf.clear();
+        out.push(Action::Listen(self.expectation()));
+    }
+
+    // ---- node transitions ----
+
+    fn enter(&mut self, mut id: NodeId, now: Instant, out: &mut Vec<Action>) {
+        let flow = Arc::clone(&self.flow);
+        for _ in 0..MAX_AUTO_STEPS {
+            let node = &flow.nodes[id];
+            let visits = self.visits.entry(id).or_default();
+            *visits += 1;
+            if *visits > MAX_NODE_VISITS && id != flow.settings.agent && id != flow.settings.goodbye
+            {
+                tracing::warn!(node = %node.name, "node visited too often, handing off");
+                self.handoff_reason = Some("caller stuck in a loop".into());
+                id = flow.settings.agent;
+                continue;
+            }
+            self.node = id;
+            self.clarify = None;
+            self.no_input = 0;
+            self.no_match = 0;
+            for s in &node.clear {
+                self.slots.remove(s);
+            }
+            if node.completes {
+                self.completed = true;
+            }
+            match &node.kind {
+                NodeKind::Say { next } => {
+                    if let Some(p) = &node.prompt {
+                        self.say(p, node.barge_in, now, out);
+                    }
+                    id = *next;
+                }
+                NodeKind::Set { values, next } => {
+                    for (k, v) in values {
+                        let v = self.render(v);
+                        self.slots.insert(k.clone(), v);
+                    }
+                    id = *next;
+                }
+                NodeKind::Branch { cases, default } => {
+                    id = cases
+                        .iter()
+                        .find(|(c, _)| c.eval(&self.slots))
+                        .map_or(*default, |(_, t)| *t);
+                }
+                NodeKind::Ask { slot, next } if self.slots.contains_key(slot) => {
+                    // Already given (e.g. in the first utterance).
+                    id = *next;
+                }
+                NodeKind::Menu { .. } | NodeKind::Ask { .. } | NodeKind::Confirm { .. } => {
+                    if self.history.last() != Some(&id) {
+                        self.history.push(id);
+                    }
+                    self.last_says.clear();
+                    if let Some(p) = &node.prompt {
+                        self.say(p, node.barge_in, now, out);
+                    }
+                    self.listen(out);
+                    return;
+                }
+                NodeKind::Lookup {
+                    integration,
+                    params,
+                    ..
+                } => {
+                    if let Some(p) = &node.prompt {
+                        self.say(p, node.barge_in, now, out);
+                    }
+                    let request = self.next_request;
+                    self.next_request += 1;
+                    let params = params
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(self.render(v))))
+                        .collect();
+                    out.push(Action::Lookup {
+                        request,
+                        integration: integration.clone(),
+                        params,
+                    });
+                    // Guard: the loop should answer (with Timeout if need be); never hang.
+                    let at = now + Duration::from_millis(flow.settings.lookup_timeout_ms + 1000);
+                    self.start_timer(TimerKind::LookupGuard, at, out);
+                    self.wait = Wait::Lookup { request };
+                    return;
+                }
+                NodeKind::Transfer { target, reason } => {
+                    if let Some(p) = &node.prompt {
+                        self.say(p, node.barge_in, now, out);
+                    }
+                    let reason = self
+                        .handoff_reason
+                        .clone()
+                        .unwrap_or_else(|| reason.clone());
+                    self.handoff_reason = Some(reason.clone());
+                    self.cancel_all_timers(out);
+                    out.push(Action::Transfer {
+                        target: target.clone(),
+                        reason: reason.clone(),
+                        context: HandoffContext {
+                            intent: self.intent.as_ref().map(|(i, _)| i.clone()),
+                            slots: self.slots.clone(),
+                            transcript: self.turns.clone(),
+                            sentiment: self.sentiment.value,
+                            reason,
+                        },
+                    });
+                    self.outcome = Some(Outcome::Transferred);
+                    self.wait = Wait::Transfer;
+                    return;
+                }
+                NodeKind::Hangup { outcome } => {
+                    if let Some(p) = &node.prompt {
+                        self.say(p, node.barge_in, now, out);
+                    }
+                    self.cancel_all_timers(out);
+                    let outcome = match (*outcome, self.outcome) {
+                        // A failed transfer stays failed.
+                        (_, Some(Outcome::Failed)) => Outcome::Failed,
+                        (o, _) => o,
+                    };
+                    out.push(Action::Hangup { outcome });
+                    self.outcome = Some(outcome);
+                    self.wait = Wait::Ended;
+                    return;
+                }
+            }
+        }
+        // A flow cycling through say/set/branch nodes: hand off rather than spin.
+        tracing::error!("flow loops without listening; handing off");
+        self.handoff_reason = Some("flow error".into());
+        let agent = flow.settings.agent;
+        if self.node != agent {
+            self.visits.insert(agent, 0);
+            self.enter(agent, now, out);
+        }
+    }
+
+    fn handoff(&mut self, reason: &str, now: Instant, out: &mut Vec<Action>) {
+        self.handoff_reason = Some(reason.to_string());
+        let agent = self.flow.settings.agent;
+        self.enter(agent, now, out);
+    }
+
+    fn repeat(&mut self, out: &mut Vec<Action>, now: Instant) {
+        let says = self.last_says.clone();
+        for s in says {
+            if let Action::Say { text, .. } = &s {
+                self.turns.push(Turn {
+                    speaker: Speaker::Bot,
+                    text: text.clone(),
+                    offset_ms: self.ms(now),
+                    interrupted_at_ms: None,
+                    sentiment: None,
+                });
+            }
+            out.push(s);
+        }
+        self.listen(out);
+    }
+
+    /// The escalating no-input / no-match message for the current node.
+    fn reprompt(&mut self, no_input: bool, count: u32, now: Instant, out: &mut Vec<Action>) {
+        let flow = Arc::clone(&self.flow);
+        let node = &flow.nodes[self.node];
+        let (own, default) = if no_input {
+            (&node.no_input, &flow.settings.default_no_input)
+        } else {
+            (&node.no_match, &flow.settings.default_no_match)
+        };
+        let i = (count as usize).saturating_sub(1);
+        self.last_says.clear();
+        if self.clarify.is_some() {
+            self.say("Please say yes or no.", node.barge_in, now, out);
+        } else if let Some(m) = own.get(i.min(own.len().saturating_sub(1))) {
+            self.say(m, node.barge_in, now, out);
+        } else {
+            if let Some(m) = default.get(i.min(default.len().saturating_sub(1))) {
+                self.say(m, node.barge_in, now, out);
+            }
+            if let Some(p) = &node.prompt {
+                self.say(p, node.barge_in, now, out);
+            }
+        }
+        self.listen(out);
+    }
+
+    fn on_no_input(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.wait != Wait::Listen {
+            return;
+        }
+        self.no_input += 1;
+        self.turns.push(Turn {
+            speaker: Speaker::Caller,
+            text: "[no input]".into(),
+            offset_ms: self.ms(now),
+            interrupted_at_ms: None,
+            sentiment: None,
+        });
+        if self.no_input >= self.flow.settings.max_no_input {
+            self.handoff("no input", now, out);
+        } else {
+            let n = self.no_input;
+            self.reprompt(true, n, now, out);
+        }
+    }
+
+    fn on_no_match(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.no_match += 1;
+        self.total_no_match += 1;
+        let max = self
+            .node()
+            .max_tries
+            .min(self.flow.settings.max_no_match)
+            .max(1);
+        if self.no_match >= max || self.total_no_match >= MAX_TOTAL_NO_MATCH {
+            match self.node().on_fail {
+                Some(n) => self.enter(n, now, out),
+                None => self.handoff("repeated no match", now, out),
+            }
+        } else {
+            let n = self.no_match;
+            self.reprompt(false, n, now, out);
+        }
+    }
+
+    // ---- caller input ----
+
+    fn on_speech(&mut self, text: &str, confidence: f32, now: Instant, out: &mut Vec<Action>) {
+        let turn = sentiment::score(text);
+        self.turns.push(Turn {
+            speaker: Speaker::Caller,
+            text: text.to_string(),
+            offset_ms: self.ms(now),
+            interrupted_at_ms: None,
+            sentiment: Some(turn.score),
+        });
+        if self.wait != Wait::Listen {
+            return; // mid-lookup or transferring: nothing to route
+        }
+        self.sentiment.update(turn);
+        let angry_now = turn.angry && turn.score <= -0.5;
+        let sour = self.sentiment.turns >= 2
+            && self.sentiment.value <= self.flow.settings.sentiment_handoff;
+        if angry_now || sour {
+            self.handoff("negative sentiment", now, out);
+            return;
+        }
+        if text.trim().is_empty() || !text.chars().any(char::is_alphanumeric) {
+            self.on_no_match(now, out);
+            return;
+        }
+        let flow = Arc::clone(&self.flow);
+        let th = flow.settings.thresholds;
+
+        // A pending clarify question: yes/no, or a fresh request.
+        if let Some((intent, score, original)) = self.clarify.clone() {
+            match slots::yes_no(text) {
+                Some(true) => {
+                    self.clarify = None;
+                    self.accept_intent(&intent, score, &original, now, out);
+                    return;
+                }
+                Some(false)
+                    if flow
+                        .matcher
+                        .rank(text, None)
+                        .first()
+                        .is_none_or(|s| s.score < th.accept) =>
+                {
+                    self.clarify = None;
+                    self.last_says.clear();
+                    self.say(MSG_CLARIFY_NO, true, now, out);
+                    self.listen(out);
+                    return;
+                }
+                _ => self.clarify = None,
+            }
+        }
+
+        let node = &flow.nodes[self.node];
+        match &node.kind {
+            NodeKind::Menu {
+                intents, yes, no, ..
+            } => {
+                let mut allowed: Vec<String> = intents.clone();
+                allowed.extend(
+                    flow.intents
+                        .iter()
+                        .filter(|i| is_global(&i.name))
+                        .map(|i| i.name.clone()),
+                );
+                let decision = flow.matcher.decide(text, Some(&allowed), th);
+                let decision = match decision {
+                    Decision::Accept(s) => Decision::Accept(s),
+                    // yes / no answers in menus that take them ("anything else?").
+                    d => match (slots::yes_no(text), yes, no) {
+                        (Some(true), Some(y), _) => {
+                            self.enter(*y, now, out);
+                            return;
+                        }
+                        (Some(false), _, Some(n)) => {
+                            self.enter(*n, now, out);
+                            return;
+                        }
+                        _ => d,
+                    },
+                };
+                match decision {
+                    Decision::Accept(s) => {
+                        let conf = s.score * (0.5 + 0.5 * confidence.clamp(0.0, 1.0));
+                        self.accept_intent(&s.intent, conf, text, now, out)
+                    }
+                    Decision::Clarify(s) if !is_global(&s.intent) => {
+                        let question = flow
+                            .intent(&s.intent)
+                            .map(|d| d.clarify.clone())
+                            .unwrap_or_default();
+                        self.clarify = Some((s.intent.clone(), s.score, text.to_string()));
+                        self.last_says.clear();
+                        self.say(&question, true, now, out);
+                        self.listen(out);
+                    }
+                    _ => self.on_no_match(now, out),
+                }
+            }
+            NodeKind::Ask { slot, next } => {
+                if self.try_global(text, now, out) {
+                    return;
+                }
+                let kind = flow
+                    .slots
+                    .get(slot)
+                    .map(|d| d.kind.clone())
+                    .unwrap_or(SlotKind::FreeText);
+                match slots::parse(&kind, text, self.today) {
+                    Some(v) => {
+                        self.slots.insert(slot.clone(), v);
+                        self.enter(*next, now, out);
+                    }
+                    None => self.on_no_match(now, out),
+                }
+            }
+            NodeKind::Confirm {
+                slots: list,
+                no_clear,
+                yes,
+                no,
+            } => {
+                // A correction: "no, it's 4 5 6 ..." (or just the new value).
+                let mut corrected = false;
+                for s in list {
+                    let Some(def) = flow.slots.get(s) else {
+                        continue;
+                    };
+                    if matches!(def.kind, SlotKind::YesNo | SlotKind::FreeText) {
+                        continue;
+                    }
+                    if let Some(v) = slots::parse(&def.kind, text, self.today)
+                        && self.slots.get(s) != Some(&v)
+                    {
+                        self.slots.insert(s.clone(), v);
+                        corrected = true;
+                    }
+                }
+                if corrected {
+                    let here = self.node;
+                    self.visits
+                        .entry(here)
+                        .and_modify(|v| *v = v.saturating_sub(1));
+                    self.enter(here, now, out);
+                    return;
+                }
+                match slots::yes_no(text) {
+                    Some(true) => self.enter(*yes, now, out),
+                    Some(false) => {
+                        for s in no_clear {
+                            self.slots.remove(s);
+                        }
+                        self.enter(*no, now, out);
+                    }
+                    None => {
+                        if !self.try_global(text, now, out) {
+                            self.on_no_match(now, out);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Global commands inside slot filling: only when clearly meant.
+    fn try_global(&mut self, text: &str, now: Instant, out: &mut Vec<Action>) -> bool {
+        let globals: Vec<String> = self
+            .flow
+            .intents
+            .iter()
+            .filter(|i| is_global(&i.name))
+            .map(|i| i.name.clone())
+            .collect();
+        let ranked = self.flow.matcher.rank(text, Some(&globals));
+        match ranked.first() {
+            Some(s) if s.score >= GLOBAL_IN_SLOT_THRESHOLD => {
+                let name = s.intent.clone();
+                self.run_global(&name, s.score, now, out);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn run_global(&mut self, name: &str, score: f32, now: Instant, out: &mut Vec<Action>) {
+        self.intents.push(IntentHit {
+            intent: name.to_string(),
+            confidence: score,
+            offset_ms: self.ms(now),
+        });
+        match name {
+            "agent" => {
+                self.intent.get_or_insert(("agent".into(), score));
+                self.handoff("caller asked for an agent", now, out)
+            }
+            "repeat" => self.repeat(out, now),
+            "slower" | "faster" => {
+                self.rate = if name == "slower" {
+                    (self.rate - 0.15).max(0.7)
+                } else {
+                    (self.rate + 0.15).min(1.3)
+                };
+                out.push(Action::SetSpeakingRate { rate: self.rate });
+                self.repeat(out, now);
+            }
+            "goodbye" => {
+                let g = self.flow.settings.goodbye;
+                if !self.completed {
+                    self.outcome = Some(Outcome::Abandoned);
+                }
+                self.enter(g, now, out);
+                if !self.completed
+                    && let Some(Action::Hangup { outcome }) = out.last_mut()
+                {
+                    *outcome = Outcome::Abandoned;
+                    self.outcome = Some(Outcome::Abandoned);
+                }
+            }
+            "back" => {
+                self.history.pop();
+                let target = self.history.pop().unwrap_or(self.flow.settings.main_menu);
+                if let NodeKind::Ask { slot, .. } = &self.flow.nodes[target].kind {
+                    let slot = slot.clone();
+                    self.slots.remove(&slot);
+                }
+                self.enter(target, now, out);
+            }
+            "main_menu" => {
+                self.intent = None;
+                let m = self.flow.settings.main_menu;
+                self.enter(m, now, out);
+            }
+            _ => self.on_no_match(now, out),
+        }
+    }
+
+    fn accept_intent(
+        &mut self,
+        name: &str,
+        confidence: f32,
+        text: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if is_global(name) {
+            self.run_global(name, confidence, now, out);
+            return;
+        }
+        let flow = Arc::clone(&self.flow);
+        let Some(def) = flow.intent(name) else {
+            self.on_no_match(now, out);
+            return;
+        };
+        self.intent = Some((name.to_string(), confidence));
+        self.intents.push(IntentHit {
+            intent: name.to_string(),
+            confidence,
+            offset_ms: self.ms(now),
+        });
+        // Slots given along with the request ("track parcel 1234 5678").
+        for s in &def.fills {
+            if let Some(d) = flow.slots.get(s)
+                && !matches!(d.kind, SlotKind::FreeText | SlotKind::YesNo)
+                // "I won't be home tomorrow" names the day the caller does NOT want.
+                && !(matches!(d.kind, SlotKind::Date { .. }) && negated(text))
+                && let Some(v) = slots::parse(&d.kind, text, self.today)
+            {
+                self.slots.insert(s.clone(), v);
+            }
+        }
+        match def.goto {
+            Some(g) => self.enter(g, now, out),
+            None => self.on_no_match(now, out),
+        }
+    }
+
+    fn on_digit(&mut self, c: char, now: Instant, out: &mut Vec<Action>) {
+        if self.wait != Wait::Listen || !"0123456789*#".contains(c) {
+            return;
+        }
+        self.turns.push(Turn {
+            speaker: Speaker::Caller,
+            text: format!("[dtmf {c}]"),
+            offset_ms: self.ms(now),
+            interrupted_at_ms: None,
+            sentiment: None,
+        });
+        let flow = Arc::clone(&self.flow);
+        let node = &flow.nodes[self.node];
+        let digit_slot = match &node.kind {
+            NodeKind::Ask { slot, .. } => match flow.slots.get(slot).map(|d| &d.kind) {
+                Some(SlotKind::Digits { max, .. }) => Some(*max),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(max) = digit_slot
+            && self.clarify.is_none()
+        {
+            match c {
+                '*' => {
+                    self.cancel_timer(TimerKind::InterDigit, out);
+                    self.repeat(out, now);
+                }
+                '#' => {
+                    self.cancel_timer(TimerKind::InterDigit, out);
+                    self.submit_dtmf(now, out);
+                }
+                d => {
+                    self.dtmf.push(d);
+                    if self.dtmf.len() >= max {
+                        self.cancel_timer(TimerKind::InterDigit, out);
+                        self.submit_dtmf(now, out);
+                    } else {
+                        let at = now + Duration::from_millis(flow.settings.inter_digit_timeout_ms);
+                        self.start_timer(TimerKind::InterDigit, at, out);
+                    }
+                }
+            }
+            return;
+        }
+        match c {
+            '0' => {
+                self.intents.push(IntentHit {
+                    intent: "agent".into(),
+                    confidence: 1.0,
+                    offset_ms: self.ms(now),
+                });
+                self.handoff("caller asked for an agent", now, out);
+            }
+            '*' => self.repeat(out, now),
+            _ => {
+                if let Some((intent, score, original)) = self.clarify.clone() {
+                    self.clarify = None;
+                    match c {
+                        '1' => self.accept_intent(&intent, score, &original, now, out),
+                        _ => {
+                            self.last_says.clear();
+                            self.say(MSG_CLARIFY_NO, true, now, out);
+                            self.listen(out);
+                        }
+                    }
+                    return;
+                }
+                match &node.kind {
+                    NodeKind::Menu { dtmf, .. } => match dtmf.iter().find(|(k, _)| *k == c) {
+                        Some((_, intent)) => {
+                            let intent = intent.clone();
+                            self.accept_intent(&intent, 1.0, "", now, out);
+                        }
+                        None => self.on_no_match(now, out),
+                    },
+                    NodeKind::Confirm { .. } => {
+                        let word = match c {
+                            '1' => "yes",
+                            '2' => "no",
+                            _ => "",
+                        };
+                        if word.is_empty() {
+                            self.on_no_match(now, out);
+                        } else {
+                            // Same path as speech, minus sentiment and transcript.
+                            self.turns.pop();
+                            self.on_speech_keyed(word, now, out);
+                        }
+                    }
+                    NodeKind::Ask { slot, next } => {
+                        let opts = match flow.slots.get(slot).map(|d| &d.kind) {
+                            Some(SlotKind::Choice(o)) => Some(o.clone()),
+                            Some(SlotKind::YesNo) => Some(vec![
+                                ("yes".to_string(), vec![]),
+                                ("no".to_string(), vec![]),
+                            ]),
+                            _ => None,
+                        };
+                        let pick = opts.and_then(|o| {
+                            c.to_digit(10).and_then(|d| {
+                                o.get((d as usize).wrapping_sub(1)).map(|(n, _)| n.clone())
+                            })
+                        });
+                        match pick {
+                            Some(v) => {
+                                self.slots.insert(slot.clone(), v);
+                                self.enter(*next, now, out);
+                            }
+                            None => self.on_no_match(now, out),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A keypad answer routed like the equivalent word, without sentiment scoring.
+    fn on_speech_keyed(&mut self, word: &str, now: Instant, out: &mut Vec<Action>) {
+        self.turns.push(Turn {
+            speaker: Speaker::Caller,
+            text: format!("[dtmf {word}]"),
+            offset_ms: self.ms(now),
+            interrupted_at_ms: None,
+            sentiment: None,
+        });
+        let before = self.sentiment;
+        self.on_speech(word, 1.0, now, out);
+        self.sentiment = before;
+        // on_speech pushed a duplicate transcript turn for the word: drop it.
+        if let Some(pos) = self
+            .turns
+            .iter()
+            .rposition(|t| t.speaker == Speaker::Caller && t.text == word)
+        {
+            self.turns.remove(pos);
+        }
+    }
+
+    fn submit_dtmf(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let digits = std::mem::take(&mut self.dtmf);
+        if self.wait != Wait::Listen {
+            return;
+        }
+        if digits == "0" {
+            self.handoff("caller asked for an agent", now, out);
+            return;
+        }
+        let flow = Arc::clone(&self.flow);
+        if let NodeKind::Ask { slot, next } = &flow.nodes[self.node].kind
+            && let Some(SlotKind::Digits { min, max }) = flow.slots.get(slot).map(|d| &d.kind)
+        {
+            if digits.len() >= *min && digits.len() <= *max {
+                self.slots.insert(slot.clone(), digits);
+                self.enter(*next, now, out);
+            } else {
+                self.on_no_match(now, out);
+            }
+        }
+    }
+
+    fn on_lookup(
+        &mut self,
+        request: u64,
+        result: LookupResult,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if self.wait != (Wait::Lookup { request }) {
+            return; // stale answer
+        }
+        self.cancel_timer(TimerKind::LookupGuard, out);
+        let flow = Arc::clone(&self.flow);
+        let NodeKind::Lookup {
+            integration,
+            result: prefix,
+            next,
+            on_error,
+            fallback,
+            ..
+        } = &flow.nodes[self.node].kind
+        else {
+            return;
+        };
+        let err = match result {
+            LookupResult::Ok(Value::Object(map)) => {
+                for (k, v) in map.iter() {
+                    flatten(&format!("{prefix}.{k}"), v, &mut self.slots);
+                }
+                self.wait = Wait::Listen;
+                self.enter(*next, now, out);
+                return;
+            }
+            LookupResult::Ok(other) => format!("junk answer (not a JSON object): {other}"),
+            LookupResult::Error(e) => e,
+            LookupResult::Timeout => "timed out".to_string(),
+        };
+        tracing::error!(integration = %integration, error = %err, "lookup failed");
+        self.wait = Wait::Listen;
+        let barge = flow.nodes[self.node].barge_in;
+        self.say(fallback, barge, now, out);
+        if *on_error == flow.settings.agent {
+            self.handoff_reason = Some(format!("lookup {integration} failed"));
+        }
+        self.enter(*on_error, now, out);
+    }
+}
+
+/// Lookup results become slots: `parcel.status`, `parcel.eta`, nested `a.b.c`.
+fn flatten(key: &str, v: &Value, slots: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                flatten(&format!("{key}.{k}"), x, slots);
+            }
+        }
+        Value::String(s) => {
+            slots.insert(key.to_string(), s.clone());
+        }
+        Value::Null => {}
+        other => {
+            slots.insert(key.to_string(), other.to_string());
+        }
+    }
+}
+
+fn negated(text: &str) -> bool {
+    crate::normalize::for_matching(text).split(' ').any(|w| {
+        matches!(
+            w,
+            "not" | "no" | "wont" | "cant" | "dont" | "isnt" | "never" | "cannot" | "aint"
+        )
+    })
+}

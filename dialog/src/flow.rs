@@ -1,0 +1,1123 @@
+//! The flow DSL: one TOML file per flow, compiled into `Flow` (node graph + intent
+//! matcher). Every problem is reported as `file:line:col: message`; an invalid flow
+//! never loads.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::intent::{IntentMatcher, Thresholds};
+use crate::slots::SlotKind;
+
+/// The demo flow (parcel delivery hotline), the default when no flow is configured.
+pub const DEMO_FLOW: &str = include_str!("../../fixtures/flows/parcel.toml");
+
+/// Global commands, available in every state. Flows may add examples under
+/// `[intents.<name>]` (without `goto`).
+pub const GLOBAL_INTENTS: &[(&str, &[&str])] = &[
+    (
+        "agent",
+        &[
+            "agent",
+            "operator",
+            "human",
+            "representative",
+            "speak to an agent",
+            "talk to a person",
+            "real person",
+            "talk to someone",
+            "speak to a human",
+            "customer service",
+            "customer service representative",
+            "let me talk to a real person",
+            "can i speak to somebody",
+            "transfer me",
+            "put me through to someone",
+        ],
+    ),
+    (
+        "repeat",
+        &[
+            "repeat",
+            "repeat that",
+            "say that again",
+            "can you repeat",
+            "come again",
+            "pardon",
+            "what did you say",
+            "sorry what",
+            "one more time",
+            "i didnt catch that",
+        ],
+    ),
+    (
+        "goodbye",
+        &[
+            "goodbye",
+            "bye",
+            "bye bye",
+            "thats all",
+            "thats all thanks",
+            "im done",
+            "hang up",
+            "end the call",
+            "nothing else",
+            "no thats it",
+            "see you",
+            "have a nice day",
+        ],
+    ),
+    (
+        "back",
+        &[
+            "go back",
+            "back",
+            "previous",
+            "previous step",
+            "undo that",
+            "back up",
+        ],
+    ),
+    (
+        "main_menu",
+        &[
+            "main menu",
+            "start over",
+            "start again",
+            "from the beginning",
+            "menu",
+        ],
+    ),
+    (
+        "slower",
+        &[
+            "speak slower",
+            "slower",
+            "slow down",
+            "talk slower",
+            "too fast",
+            "more slowly",
+            "youre talking too fast",
+        ],
+    ),
+    (
+        "faster",
+        &[
+            "speak faster",
+            "faster",
+            "speed up",
+            "talk faster",
+            "too slow",
+            "hurry up",
+        ],
+    ),
+];
+
+pub fn is_global(name: &str) -> bool {
+    GLOBAL_INTENTS.iter().any(|(n, _)| *n == name)
+}
+
+/// One problem in a flow file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Why a flow did not load: every problem found, with the file name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FlowError {
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{}:{}: {}", self.file, p.line, p.col, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let mut off = offset.min(src.len());
+    while !src.is_char_boundary(off) {
+        off -= 1;
+    }
+    let before = &src[..off];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+// ---- raw TOML shape ----
+
+type S = Spanned<String>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    flow: RawHeader,
+    #[serde(default)]
+    slots: BTreeMap<String, Spanned<RawSlot>>,
+    #[serde(default)]
+    intents: BTreeMap<String, Spanned<RawIntent>>,
+    nodes: BTreeMap<String, Spanned<RawNode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    name: String,
+    start: S,
+    agent: S,
+    goodbye: S,
+    main_menu: Option<S>,
+    transfer_failed: Option<S>,
+    #[serde(default = "d_no_input_ms")]
+    no_input_timeout_ms: u64,
+    #[serde(default = "d_inter_digit_ms")]
+    inter_digit_timeout_ms: u64,
+    #[serde(default = "d_lookup_ms")]
+    lookup_timeout_ms: u64,
+    #[serde(default = "d_three")]
+    max_no_input: u32,
+    #[serde(default = "d_three")]
+    max_no_match: u32,
+    accept_threshold: Option<f32>,
+    clarify_threshold: Option<f32>,
+    /// Hand off when the running sentiment falls to this (-1..0).
+    #[serde(default = "d_anger")]
+    sentiment_handoff: f32,
+    /// Spoken when the caller is handed to an agent because of a failure.
+    #[serde(default)]
+    default_no_input: Vec<String>,
+    #[serde(default)]
+    default_no_match: Vec<String>,
+}
+
+fn d_no_input_ms() -> u64 {
+    6000
+}
+fn d_inter_digit_ms() -> u64 {
+    3000
+}
+fn d_lookup_ms() -> u64 {
+    5000
+}
+fn d_three() -> u32 {
+    3
+}
+fn d_anger() -> f32 {
+    -0.5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlot {
+    kind: S,
+    min_len: Option<usize>,
+    max_len: Option<usize>,
+    #[serde(default)]
+    future_only: bool,
+    #[serde(default)]
+    options: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    hints: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntent {
+    #[serde(default)]
+    examples: Vec<S>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    clarify: Option<String>,
+    goto: Option<S>,
+    #[serde(default)]
+    fills: Vec<S>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    #[serde(rename = "if")]
+    cond: S,
+    goto: S,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    #[serde(rename = "type")]
+    kind: S,
+    prompt: Option<String>,
+    barge_in: Option<bool>,
+    #[serde(default)]
+    no_input: Vec<String>,
+    #[serde(default)]
+    no_match: Vec<String>,
+    max_tries: Option<u32>,
+    on_fail: Option<S>,
+    next: Option<S>,
+    slot: Option<S>,
+    intents: Option<Vec<S>>,
+    #[serde(default)]
+    dtmf: BTreeMap<String, S>,
+    yes: Option<S>,
+    no: Option<S>,
+    #[serde(default)]
+    slots: Vec<S>,
+    no_clear: Option<Vec<S>>,
+    integration: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, S>,
+    result: Option<String>,
+    on_error: Option<S>,
+    fallback: Option<String>,
+    target: Option<String>,
+    reason: Option<String>,
+    outcome: Option<S>,
+    #[serde(default)]
+    set: BTreeMap<String, S>,
+    #[serde(default)]
+    clear: Vec<S>,
+    #[serde(default)]
+    cases: Vec<RawCase>,
+    default: Option<S>,
+    #[serde(default)]
+    completes: bool,
+    #[serde(default)]
+    hints: Vec<String>,
+}
+
+// ---- compiled flow ----
+
+pub type NodeId = usize;
+
+/// How the call ended (also used for hang-up nodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The bot handled the call.
+    Contained,
+    /// Handed to a human.
+    Transferred,
+    /// The caller left before being served.
+    Abandoned,
+    /// The call could not be served (e.g. the transfer failed).
+    Failed,
+}
+
+impl Outcome {
+    fn parse(s: &str) -> Option<Outcome> {
+        Some(match s {
+            "contained" => Outcome::Contained,
+            "transferred" => Outcome::Transferred,
+            "abandoned" => Outcome::Abandoned,
+            "failed" => Outcome::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A condition on slots / lookup results: `name`, `!name`, `name == value`, `name != value`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    IsSet(String),
+    NotSet(String),
+    Eq(String, String),
+    Ne(String, String),
+}
+
+impl Condition {
+    fn parse(s: &str) -> Option<Condition> {
+        let s = s.trim();
+        let unq = |v: &str| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
+        if let Some((a, b)) = s.split_once("!=") {
+            return Some(Condition::Ne(a.trim().to_string(), unq(b)));
+        }
+        if let Some((a, b)) = s.split_once("==") {
+            return Some(Condition::Eq(a.trim().to_string(), unq(b)));
+        }
+        if let Some(a) = s.strip_prefix('!') {
+            return Some(Condition::NotSet(a.trim().to_string()));
+        }
+        (!s.is_empty() && !s.contains(' ')).then(|| Condition::IsSet(s.to_string()))
+    }
+
+    pub fn slot(&self) -> &str {
+        match self {
+            Condition::IsSet(s)
+            | Condition::NotSet(s)
+            | Condition::Eq(s, _)
+            | Condition::Ne(s, _) => s,
+        }
+    }
+
+    pub fn eval(&self, slots: &BTreeMap<String, String>) -> bool {
+        match self {
+            Condition::IsSet(s) => slots.get(s).is_some_and(|v| !v.is_empty()),
+            Condition::NotSet(s) => slots.get(s).is_none_or(|v| v.is_empty()),
+            Condition::Eq(s, v) => slots.get(s).is_some_and(|x| x == v),
+            Condition::Ne(s, v) => slots.get(s).is_none_or(|x| x != v),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Say {
+        next: NodeId,
+    },
+    /// Intent routing.
+    Menu {
+        intents: Vec<String>,
+        dtmf: Vec<(char, String)>,
+        yes: Option<NodeId>,
+        no: Option<NodeId>,
+    },
+    Ask {
+        slot: String,
+        next: NodeId,
+    },
+    Confirm {
+        slots: Vec<String>,
+        no_clear: Vec<String>,
+        yes: NodeId,
+        no: NodeId,
+    },
+    Lookup {
+        integration: String,
+        params: Vec<(String, String)>,
+        result: String,
+        next: NodeId,
+        on_error: NodeId,
+        fallback: String,
+    },
+    Transfer {
+        target: String,
+        reason: String,
+    },
+    Hangup {
+        outcome: Outcome,
+    },
+    Set {
+        values: Vec<(String, String)>,
+        next: NodeId,
+    },
+    Branch {
+        cases: Vec<(Condition, NodeId)>,
+        default: NodeId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub kind: NodeKind,
+    pub prompt: Option<String>,
+    pub barge_in: bool,
+    pub no_input: Vec<String>,
+    pub no_match: Vec<String>,
+    pub max_tries: u32,
+    /// Where to go when tries run out (default: hand off to the agent node).
+    pub on_fail: Option<NodeId>,
+    /// Slots cleared on entry.
+    pub clear: Vec<String>,
+    /// Reaching this node means the caller was served (outcome contained).
+    pub completes: bool,
+    pub hints: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotDef {
+    pub kind: SlotKind,
+    pub hints: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentDef {
+    pub name: String,
+    pub goto: Option<NodeId>,
+    pub clarify: String,
+    pub fills: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub start: NodeId,
+    pub agent: NodeId,
+    pub goodbye: NodeId,
+    pub main_menu: NodeId,
+    pub transfer_failed: Option<NodeId>,
+    pub no_input_timeout_ms: u64,
+    pub inter_digit_timeout_ms: u64,
+    pub lookup_timeout_ms: u64,
+    pub max_no_input: u32,
+    pub max_no_match: u32,
+    pub thresholds: Thresholds,
+    pub sentiment_handoff: f32,
+    pub default_no_input: Vec<String>,
+    pub default_no_match: Vec<String>,
+}
+
+/// A compiled, validated flow. Share it between calls with `Arc`.
+pub struct Flow {
+    pub name: String,
+    pub settings: Settings,
+    pub nodes: Vec<Node>,
+    pub slots: BTreeMap<String, SlotDef>,
+    pub intents: Vec<IntentDef>,
+    pub matcher: IntentMatcher,
+    index: HashMap<String, NodeId>,
+}
+
+impl fmt::Debug for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flow")
+            .field("name", &self.name)
+            .field("nodes", &self.nodes.len())
+            .finish()
+    }
+}
+
+/// Fixed messages the engine speaks itself (not from the flow).
+pub const MSG_NOT_AVAILABLE: &str = "Sorry, I can't do that right now.";
+pub const MSG_CLARIFY_NO: &str = "Okay. What can I help you with?";
+
+struct Compiler<'a> {
+    src: &'a str,
+    problems: Vec<Problem>,
+    index: HashMap<String, NodeId>,
+}
+
+impl Compiler<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+        let (line, col) = line_col(self.src, span.start);
+        self.problems.push(Problem {
+            line,
+            col,
+            message: message.into(),
+        });
+    }
+
+    fn node_ref(&mut self, s: &S, what: &str) -> NodeId {
+        match self.index.get(s.get_ref()) {
+            Some(&id) => id,
+            None => {
+                self.at(
+                    s.span(),
+                    format!("{what}: unknown target node `{}`", s.get_ref()),
+                );
+                0
+            }
+        }
+    }
+
+    fn required(
+        &mut self,
+        v: &Option<S>,
+        node_span: std::ops::Range<usize>,
+        node: &str,
+        field: &str,
+    ) -> NodeId {
+        match v {
+            Some(s) => self.node_ref(s, field),
+            None => {
+                self.at(node_span, format!("node `{node}`: missing `{field}`"));
+                0
+            }
+        }
+    }
+}
+
+/// Template placeholders `{name}` / `{name:format}` in a prompt.
+pub fn placeholders(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('{') {
+        let after = &rest[i + 1..];
+        let Some(j) = after.find('}') else { break };
+        let inner = &after[..j];
+        let (name, fmt) = inner.split_once(':').unwrap_or((inner, ""));
+        out.push((name.trim().to_string(), fmt.trim().to_string()));
+        rest = &after[j + 1..];
+    }
+    out
+}
+
+impl Flow {
+    /// The embedded demo flow.
+    pub fn demo() -> Flow {
+        match Flow::from_toml(DEMO_FLOW, "fixtures/flows/parcel.toml") {
+            Ok(f) => f,
+            // The demo flow is checked by tests; a broken one is a build defect.
+            Err(e) => panic!("embedded demo flow is invalid:\n{e}"),
+        }
+    }
+
+    /// Read and compile a flow file.
+    pub fn load(path: &std::path::Path) -> Result<Flow, FlowError> {
+        let name = path.display().to_string();
+        let src = std::fs::read_to_string(path).map_err(|e| FlowError {
+            file: name.clone(),
+            problems: vec![Problem {
+                line: 1,
+                col: 1,
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Flow::from_toml(&src, &name)
+    }
+
+    /// Compile and validate. `file` names the source in errors.
+    pub fn from_toml(src: &str, file: &str) -> Result<Flow, FlowError> {
+        let fail = |problems| FlowError {
+            file: file.to_string(),
+            problems,
+        };
+        let raw: RawFlow = match toml::from_str(src) {
+            Ok(r) => r,
+            Err(e) => {
+                let (line, col) = e.span().map_or((1, 1), |s| line_col(src, s.start));
+                return Err(fail(vec![Problem {
+                    line,
+                    col,
+                    message: e.message().trim().to_string(),
+                }]));
+            }
+        };
+        let mut c = Compiler {
+            src,
+            problems: Vec::new(),
+            index: raw
+                .nodes
+                .keys()
+                .enumerate()
+                .map(|(i, k)| (k.clone(), i))
+                .collect(),
+        };
+
+        // Slots.
+        let mut slots = BTreeMap::new();
+        for (name, s) in &raw.slots {
+            let r = s.get_ref();
+            let kind = match r.kind.get_ref().as_str() {
+                "yes_no" => SlotKind::YesNo,
+                "digits" => {
+                    let min = r.min_len.unwrap_or(1);
+                    let max = r.max_len.unwrap_or(min.max(32));
+                    if min == 0 || min > max {
+                        c.at(
+                            s.span(),
+                            format!("slot `{name}`: need 1 <= min_len <= max_len"),
+                        );
+                    }
+                    SlotKind::Digits { min, max }
+                }
+                "date" => SlotKind::Date {
+                    future_only: r.future_only,
+                },
+                "time" => SlotKind::Time,
+                "amount" => SlotKind::Amount,
+                "choice" => {
+                    if r.options.is_empty() {
+                        c.at(s.span(), format!("slot `{name}`: choice needs `options`"));
+                    }
+                    SlotKind::Choice(r.options.clone().into_iter().collect())
+                }
+                "text" => SlotKind::FreeText,
+                other => {
+                    c.at(
+                        r.kind.span(),
+                        format!(
+                            "slot `{name}`: unknown kind `{other}` (yes_no, digits, date, time, amount, choice, text)"
+                        ),
+                    );
+                    SlotKind::FreeText
+                }
+            };
+            slots.insert(
+                name.clone(),
+                SlotDef {
+                    kind,
+                    hints: r.hints.clone(),
+                },
+            );
+        }
+        // Lookup results define `<result>.*` slots.
+        let result_prefixes: BTreeSet<String> = raw
+            .nodes
+            .values()
+            .filter_map(|n| n.get_ref().result.clone())
+            .collect();
+        let slot_known = |name: &str, extra: &BTreeSet<String>| {
+            slots.contains_key(name)
+                || name
+                    .split_once('.')
+                    .is_some_and(|(p, _)| result_prefixes.contains(p))
+                || extra.contains(name)
+        };
+        // Slots set by `set` nodes count as defined.
+        let set_slots: BTreeSet<String> = raw
+            .nodes
+            .values()
+            .flat_map(|n| n.get_ref().set.keys().cloned())
+            .collect();
+
+        // Intents.
+        let mut intents = Vec::new();
+        let mut matcher_input = Vec::new();
+        let mut seen_examples: HashMap<String, String> = HashMap::new();
+        for (gname, gex) in GLOBAL_INTENTS {
+            let mut ex: Vec<String> = gex.iter().map(|s| s.to_string()).collect();
+            if let Some(extra) = raw.intents.get(*gname) {
+                ex.extend(extra.get_ref().examples.iter().map(|e| e.get_ref().clone()));
+            }
+            for e in &ex {
+                seen_examples.insert(crate::normalize::for_matching(e), gname.to_string());
+            }
+            matcher_input.push((gname.to_string(), ex, Vec::new()));
+            intents.push(IntentDef {
+                name: gname.to_string(),
+                goto: None,
+                clarify: String::new(),
+                fills: Vec::new(),
+            });
+        }
+        for (name, it) in &raw.intents {
+            let r = it.get_ref();
+            if is_global(name) {
+                if r.goto.is_some() {
+                    c.at(
+                        it.span(),
+                        format!("intent `{name}` is a global command: no `goto`"),
+                    );
+                }
+                continue;
+            }
+            let goto = match &r.goto {
+                Some(g) => Some(c.node_ref(g, &format!("intent `{name}`"))),
+                None => {
+                    c.at(it.span(), format!("intent `{name}`: missing `goto`"));
+                    None
+                }
+            };
+            if r.examples.is_empty() {
+                c.at(it.span(), format!("intent `{name}`: no examples"));
+            }
+            for e in &r.examples {
+                let norm = crate::normalize::for_matching(e.get_ref());
+                if let Some(other) = seen_examples.get(&norm)
+                    && other != name
+                {
+                    c.at(
+                        e.span(),
+                        format!(
+                            "example \"{}\" is in both `{other}` and `{name}`",
+                            e.get_ref()
+                        ),
+                    );
+                }
+                seen_examples.insert(norm, name.clone());
+            }
+            for f in &r.fills {
+                if !slots.contains_key(f.get_ref()) {
+                    c.at(f.span(), format!("undefined slot `{}`", f.get_ref()));
+                }
+            }
+            let human = name.replace('_', " ");
+            intents.push(IntentDef {
+                name: name.clone(),
+                goto,
+                clarify: r
+                    .clarify
+                    .clone()
+                    .unwrap_or_else(|| format!("Do you want to {human}?")),
+                fills: r.fills.iter().map(|f| f.get_ref().clone()).collect(),
+            });
+            matcher_input.push((
+                name.clone(),
+                r.examples.iter().map(|e| e.get_ref().clone()).collect(),
+                r.keywords.clone(),
+            ));
+        }
+        let intent_known = |n: &str| intents.iter().any(|i| i.name == n);
+
+        // Nodes.
+        let mut nodes = Vec::new();
+        let mut edges: Vec<Vec<NodeId>> = Vec::new();
+        for (name, n) in &raw.nodes {
+            let r = n.get_ref();
+            let span = n.span();
+            let mut out_edges = Vec::new();
+            let check_template = |c: &mut Compiler, text: &Option<String>| {
+                if let Some(t) = text {
+                    for (p, _) in placeholders(t) {
+                        if !slot_known(&p, &set_slots) {
+                            c.at(
+                                span.clone(),
+                                format!("node `{name}`: undefined slot `{p}` in prompt"),
+                            );
+                        }
+                    }
+                }
+            };
+            check_template(&mut c, &r.prompt);
+            for t in r.no_input.iter().chain(r.no_match.iter()) {
+                check_template(&mut c, &Some(t.clone()));
+            }
+            let kind = match r.kind.get_ref().as_str() {
+                "say" => {
+                    let next = c.required(&r.next, span.clone(), name, "next");
+                    out_edges.push(next);
+                    if r.prompt.is_none() {
+                        c.at(span.clone(), format!("node `{name}`: say needs a `prompt`"));
+                    }
+                    NodeKind::Say { next }
+                }
+                "menu" => {
+                    let list: Vec<String> = match &r.intents {
+                        Some(l) => {
+                            for i in l {
+                                if !intent_known(i.get_ref()) {
+                                    c.at(i.span(), format!("unknown intent `{}`", i.get_ref()));
+                                }
+                            }
+                            l.iter().map(|i| i.get_ref().clone()).collect()
+                        }
+                        None => intents
+                            .iter()
+                            .filter(|i| !is_global(&i.name))
+                            .map(|i| i.name.clone())
+                            .collect(),
+                    };
+                    for i in &list {
+                        if let Some(g) = intents.iter().find(|d| d.name == *i).and_then(|d| d.goto)
+                        {
+                            out_edges.push(g);
+                        }
+                    }
+                    let mut dtmf = Vec::new();
+                    for (k, v) in &r.dtmf {
+                        let key = k
+                            .chars()
+                            .next()
+                            .filter(|ch| k.len() == 1 && "0123456789*#".contains(*ch));
+                        match key {
+                            Some(ch) => dtmf.push((ch, v.get_ref().clone())),
+                            None => c.at(v.span(), format!("dtmf key `{k}` is not one of 0-9 * #")),
+                        }
+                        if !intent_known(v.get_ref()) {
+                            c.at(v.span(), format!("unknown intent `{}`", v.get_ref()));
+                        }
+                    }
+                    let yes = r.yes.as_ref().map(|s| c.node_ref(s, "yes"));
+                    let no = r.no.as_ref().map(|s| c.node_ref(s, "no"));
+                    out_edges.extend(yes);
+                    out_edges.extend(no);
+                    NodeKind::Menu {
+                        intents: list,
+                        dtmf,
+                        yes,
+                        no,
+                    }
+                }
+                "ask" => {
+                    let slot = match &r.slot {
+                        Some(s) => {
+                            if !slots.contains_key(s.get_ref()) {
+                                c.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
+                            }
+                            s.get_ref().clone()
+                        }
+                        None => {
+                            c.at(span.clone(), format!("node `{name}`: ask needs a `slot`"));
+                            String::new()
+                        }
+                    };
+                    let next = c.required(&r.next, span.clone(), name, "next");
+                    out_edges.push(next);
+                    NodeKind::Ask { slot, next }
+                }
+                "confirm" => {
+                    for s in r.slots.iter().chain(r.no_clear.iter().flatten()) {
+                        if !slots.contains_key(s.get_ref()) {
+                            c.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
+                        }
+                    }
+                    let yes = c.required(&r.yes, span.clone(), name, "yes");
+                    let no = c.required(&r.no, span.clone(), name, "no");
+                    out_edges.extend([yes, no]);
+                    let list: Vec<String> = r.slots.iter().map(|s| s.get_ref().clone()).collect();
+                    NodeKind::Confirm {
+                        no_clear: r.no_clear.as_ref().map_or_else(
+                            || list.clone(),
+                            |l| l.iter().map(|s| s.get_ref().clone()).collect(),
+                        ),
+                        slots: list,
+                        yes,
+                        no,
+                    }
+                }
+                "lookup" => {
+                    let next = c.required(&r.next, span.clone(), name, "next");
+                    let on_error = match &r.on_error {
+                        Some(s) => c.node_ref(s, "on_error"),
+                        None => c.index.get(raw.flow.agent.get_ref()).copied().unwrap_or(0),
+                    };
+                    out_edges.extend([next, on_error]);
+                    for v in r.params.values() {
+                        for (p, _) in placeholders(v.get_ref()) {
+                            if !slot_known(&p, &set_slots) {
+                                c.at(v.span(), format!("undefined slot `{p}`"));
+                            }
+                        }
+                    }
+                    if r.integration.is_none() {
+                        c.at(
+                            span.clone(),
+                            format!("node `{name}`: lookup needs `integration`"),
+                        );
+                    }
+                    NodeKind::Lookup {
+                        integration: r.integration.clone().unwrap_or_default(),
+                        params: r
+                            .params
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                            .collect(),
+                        result: r.result.clone().unwrap_or_else(|| "result".into()),
+                        next,
+                        on_error,
+                        fallback: r.fallback.clone().unwrap_or_else(|| {
+                            "Sorry, I can't look that up right now.".to_string()
+                        }),
+                    }
+                }
+                "transfer" => NodeKind::Transfer {
+                    target: r.target.clone().unwrap_or_else(|| {
+                        c.at(
+                            span.clone(),
+                            format!("node `{name}`: transfer needs `target`"),
+                        );
+                        String::new()
+                    }),
+                    reason: r.reason.clone().unwrap_or_else(|| "transfer".into()),
+                },
+                "hangup" => {
+                    let outcome = match &r.outcome {
+                        Some(o) => Outcome::parse(o.get_ref()).unwrap_or_else(|| {
+                            c.at(o.span(), format!("unknown outcome `{}` (contained, transferred, abandoned, failed)", o.get_ref()));
+                            Outcome::Contained
+                        }),
+                        None => Outcome::Contained,
+                    };
+                    NodeKind::Hangup { outcome }
+                }
+                "set" => {
+                    let next = c.required(&r.next, span.clone(), name, "next");
+                    out_edges.push(next);
+                    NodeKind::Set {
+                        values: r
+                            .set
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                            .collect(),
+                        next,
+                    }
+                }
+                "branch" => {
+                    let mut cases = Vec::new();
+                    for case in &r.cases {
+                        let target = c.node_ref(&case.goto, "goto");
+                        out_edges.push(target);
+                        match Condition::parse(case.cond.get_ref()) {
+                            Some(cond) => {
+                                if !slot_known(cond.slot(), &set_slots) {
+                                    c.at(case.cond.span(), format!("undefined slot `{}`", cond.slot()));
+                                }
+                                cases.push((cond, target));
+                            }
+                            None => c.at(case.cond.span(), format!("bad condition `{}` (name, !name, name == value, name != value)", case.cond.get_ref())),
+                        }
+                    }
+                    let default = c.required(&r.default, span.clone(), name, "default");
+                    out_edges.push(default);
+                    NodeKind::Branch { cases, default }
+                }
+                other => {
+                    c.at(
+                        r.kind.span(),
+                        format!("node `{name}`: unknown type `{other}` (say, menu, ask, confirm, lookup, transfer, hangup, set, branch)"),
+                    );
+                    NodeKind::Hangup {
+                        outcome: Outcome::Failed,
+                    }
+                }
+            };
+            let listens = matches!(
+                kind,
+                NodeKind::Menu { .. } | NodeKind::Ask { .. } | NodeKind::Confirm { .. }
+            );
+            if listens {
+                if r.prompt.is_none() {
+                    c.at(span.clone(), format!("node `{name}`: needs a `prompt`"));
+                }
+                if r.no_input.is_empty() && raw.flow.default_no_input.is_empty() {
+                    c.at(
+                        span.clone(),
+                        format!(
+                            "node `{name}`: ask without no-input handling (`no_input` prompts)"
+                        ),
+                    );
+                }
+            }
+            let on_fail = r.on_fail.as_ref().map(|s| c.node_ref(s, "on_fail"));
+            out_edges.extend(on_fail);
+            for s in &r.clear {
+                if !slot_known(s.get_ref(), &set_slots) {
+                    c.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
+                }
+            }
+            edges.push(out_edges);
+            nodes.push(Node {
+                name: name.clone(),
+                kind,
+                prompt: r.prompt.clone(),
+                barge_in: r.barge_in.unwrap_or(true),
+                no_input: r.no_input.clone(),
+                no_match: r.no_match.clone(),
+                max_tries: r.max_tries.unwrap_or(raw.flow.max_no_match),
+                on_fail,
+                clear: r.clear.iter().map(|s| s.get_ref().clone()).collect(),
+                completes: r.completes,
+                hints: r.hints.clone(),
+            });
+        }
+
+        let h = &raw.flow;
+        let start = c.node_ref(&h.start, "start");
+        let agent = c.node_ref(&h.agent, "agent");
+        let goodbye = c.node_ref(&h.goodbye, "goodbye");
+        let main_menu = h
+            .main_menu
+            .as_ref()
+            .map_or(start, |s| c.node_ref(s, "main_menu"));
+        let transfer_failed = h
+            .transfer_failed
+            .as_ref()
+            .map(|s| c.node_ref(s, "transfer_failed"));
+        if let Some(n) = nodes.get(agent)
+            && !matches!(n.kind, NodeKind::Transfer { .. })
+        {
+            c.at(h.agent.span(), "`agent` must name a transfer node");
+        }
+
+        // Reachability from start and the global entry points.
+        if c.problems.is_empty() {
+            let mut seen = vec![false; nodes.len()];
+            let mut stack = vec![start, agent, goodbye, main_menu];
+            stack.extend(transfer_failed);
+            while let Some(n) = stack.pop() {
+                if n < seen.len() && !seen[n] {
+                    seen[n] = true;
+                    stack.extend(edges[n].iter().copied());
+                }
+            }
+            for (i, (name, n)) in raw.nodes.iter().enumerate() {
+                if !seen[i] {
+                    c.at(n.span(), format!("node `{name}` is unreachable"));
+                }
+            }
+        }
+
+        if !c.problems.is_empty() {
+            c.problems.sort_by_key(|p| (p.line, p.col));
+            return Err(fail(c.problems));
+        }
+        let d = Thresholds::default();
+        let settings = Settings {
+            start,
+            agent,
+            goodbye,
+            main_menu,
+            transfer_failed,
+            no_input_timeout_ms: h.no_input_timeout_ms,
+            inter_digit_timeout_ms: h.inter_digit_timeout_ms,
+            lookup_timeout_ms: h.lookup_timeout_ms,
+            max_no_input: h.max_no_input.max(1),
+            max_no_match: h.max_no_match.max(1),
+            thresholds: Thresholds {
+                accept: h.accept_threshold.unwrap_or(d.accept),
+                margin: d.margin,
+                clarify: h.clarify_threshold.unwrap_or(d.clarify),
+            },
+            sentiment_handoff: h.sentiment_handoff,
+            default_no_input: h.default_no_input.clone(),
+            default_no_match: h.default_no_match.clone(),
+        };
+        Ok(Flow {
+            name: h.name.clone(),
+            settings,
+            nodes,
+            slots,
+            intents,
+            matcher: IntentMatcher::new(&matcher_input),
+            index: c.index,
+        })
+    }
+
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.index.get(name).copied()
+    }
+
+    pub fn intent(&self, name: &str) -> Option<&IntentDef> {
+        self.intents.iter().find(|i| i.name == name)
+    }
+
+    /// Every prompt the flow can speak that has no `{placeholders}`: synthesize these
+    /// once at load (TTS cache prewarming).
+    pub fn all_fixed_prompts(&self) -> Vec<String> {
+        let mut set = BTreeSet::new();
+        let mut add = |t: &str| {
+            if !t.contains('{') && !t.trim().is_empty() {
+                set.insert(t.to_string());
+            }
+        };
+        for n in &self.nodes {
+            if let Some(p) = &n.prompt {
+                add(p);
+            }
+            for p in n.no_input.iter().chain(n.no_match.iter()) {
+                add(p);
+            }
+            if let NodeKind::Lookup { fallback, .. } = &n.kind {
+                add(fallback);
+            }
+        }
+        for p in self
+            .settings
+            .default_no_input
+            .iter()
+            .chain(self.settings.default_no_match.iter())
+        {
+            add(p);
+        }
+        for i in &self.intents {
+            add(&i.clarify);
+        }
+        add(MSG_CLARIFY_NO);
+        add(MSG_NOT_AVAILABLE);
+        set.into_iter().collect()
+    }
+}

@@ -1,0 +1,48 @@
+//! The labelled paraphrase set (fixtures/intents/parcel.tsv) against the demo flow's matcher:
+//! top-1 accuracy must be >= 95 % (the same measure `ivr intent-eval` prints).
+
+use ivr_dialog::Flow;
+use ivr_dialog::intent::Decision;
+
+#[test]
+fn demo_intents_accuracy_at_least_95_percent() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/intents/parcel.tsv"
+    );
+    let src = std::fs::read_to_string(path).expect("fixtures/intents/parcel.tsv");
+    let flow = Flow::demo();
+    let th = flow.settings.thresholds;
+    let (mut total, mut correct, mut clarified) = (0, 0, 0);
+    let mut misses = Vec::new();
+    for line in src.lines() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (utt, label) = line.split_once('\t').expect("utterance<TAB>intent");
+        total += 1;
+        let got = match flow.matcher.decide(utt, None, th) {
+            Decision::Accept(s) => s.intent,
+            Decision::Clarify(s) => {
+                clarified += 1;
+                s.intent
+            }
+            Decision::NoMatch => "none".into(),
+        };
+        if got == label {
+            correct += 1;
+        } else {
+            misses.push(format!(
+                "{utt:?}: want {label}, got {got} {:?}",
+                flow.matcher.rank(utt, None).first()
+            ));
+        }
+    }
+    assert!(total >= 200, "only {total} labelled utterances");
+    let acc = correct as f64 / total as f64;
+    eprintln!("accuracy {acc:.3} ({correct}/{total}), clarified {clarified}");
+    for m in &misses {
+        eprintln!("miss: {m}");
+    }
+    assert!(acc >= 0.95, "accuracy {acc:.3} < 0.95");
+}
