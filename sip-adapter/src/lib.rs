@@ -6,16 +6,19 @@
 //! the rsipstack endpoint, one task per incoming request and one task per call.
 
 pub mod admission;
+mod bridge;
 mod register;
 pub mod sdp;
 mod server;
 mod session_timer;
 
 pub use admission::{Cidr, InfoDtmf, Refusal};
+pub use bridge::RtpRelay;
 pub use register::RegistrationStatus;
 pub use sdp::{Codec, Direction, NegotiatedMedia, SdpError};
 pub use server::{
-    CallEvent, CallHandle, EndReason, IncomingCall, RemoteOffer, SipServer, TransferOutcome,
+    CallEvent, CallHandle, DialError, EndReason, IncomingCall, OutgoingCall, RemoteOffer,
+    SipServer, TransferOutcome,
 };
 
 use serde::{Deserialize, Serialize};

@@ -14,6 +14,7 @@ use rsipstack::sip::headers::make_header;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, Request, StatusCode, Transport};
 use rsipstack::transaction::TransactionReceiver;
+use rsipstack::transaction::key::TransactionRole;
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::TransportLayer;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
@@ -110,6 +111,33 @@ pub enum TransferOutcome {
     Failed(u16),
     /// 202, but no final NOTIFY in time.
     NoFinalNotify,
+}
+
+/// A call ivr placed (the agent leg of a bridge transfer), answered and confirmed.
+#[derive(Debug)]
+pub struct OutgoingCall {
+    pub call_id: String,
+    /// What the callee answered: same codec and DTMF PT as offered.
+    pub media: NegotiatedMedia,
+    /// `hangup` and `send_info_dtmf` apply; `answer`/`reject`/`transfer` do not.
+    pub handle: CallHandle,
+    /// BYE from the callee, session end (no `Confirmed`: dial returns once confirmed).
+    pub events: mpsc::UnboundedReceiver<CallEvent>,
+}
+
+/// Why `dial` did not get a call up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DialError {
+    #[error("bad target URI {0:?}")]
+    BadTarget(String),
+    #[error("callee answered {0}")]
+    Rejected(u16),
+    #[error("no answer in time")]
+    NoAnswer,
+    #[error("callee answered with other media: {0}")]
+    MediaMismatch(String),
+    #[error("SIP stack: {0}")]
+    Stack(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +327,127 @@ impl SipServer {
     /// Trunk registration state, for metrics and `ivr doctor`.
     pub fn registration_status(&self) -> RegistrationStatus {
         self.shared.registration.borrow().clone()
+    }
+
+    /// Bridge-mode transfer, agent leg: INVITE `target_uri` (e.g. `sip:agent@10.0.0.5:5060`)
+    /// offering exactly `codec` and `dtmf_pt` (pass the caller leg's, so RTP can be
+    /// relayed unchanged with [`crate::RtpRelay`]) with our RTP at `local_rtp`, plus
+    /// `headers` (e.g. `X-IVR-Call-Id`). Waits up to `ring_timeout` for a 2xx (then
+    /// CANCELs). Returns once the agent's 200 is ACKed.
+    pub async fn dial(
+        &self,
+        target_uri: &str,
+        local_rtp: SocketAddr,
+        codec: sdp::Codec,
+        dtmf_pt: Option<u8>,
+        headers: Vec<(String, String)>,
+        ring_timeout: Duration,
+    ) -> std::result::Result<OutgoingCall, DialError> {
+        let shared = &self.shared;
+        // rsipstack's URI parser is lenient; insist on a SIP URI with a host.
+        let lower = target_uri.trim().to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("sip:")
+            .or_else(|| lower.strip_prefix("sips:"))
+            .unwrap_or_default();
+        let host = rest.rsplit('@').next().unwrap_or_default();
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(DialError::BadTarget(target_uri.to_string()));
+        }
+        let callee = rsipstack::sip::Uri::try_from(target_uri.trim())
+            .map_err(|_| DialError::BadTarget(target_uri.to_string()))?;
+        let me = format!("sip:{}@{}", shared.cfg.user_agent, shared.contact_host);
+        let me = rsipstack::sip::Uri::try_from(me.as_str())
+            .map_err(|e| DialError::Stack(e.to_string()))?;
+        let origin = SdpOrigin {
+            session_id: u64::from(rand_u32()),
+            version: 1,
+        };
+        let offered = NegotiatedMedia {
+            codec,
+            remote_rtp: local_rtp,
+            dtmf_pt,
+            ptime: 20,
+            direction: sdp::Direction::SendRecv,
+        };
+        let offer = sdp::build_answer(local_rtp, &offered, origin);
+        let opt = rsipstack::dialog::invitation::InviteOption {
+            caller_display_name: None,
+            caller_params: vec![],
+            caller: me.clone(),
+            callee,
+            destination: None,
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            contact: me,
+            credential: None,
+            headers: Some(
+                headers
+                    .iter()
+                    .map(|(k, v)| make_header(k, v.clone()))
+                    .collect(),
+            ),
+            support_prack: false,
+            call_id: None,
+            session_id: None,
+            route_set: vec![],
+        };
+        let (state_tx, state_rx) = shared.dialog_layer.new_dialog_state_channel();
+        let (dialog, resp) =
+            tokio::time::timeout(ring_timeout, shared.dialog_layer.do_invite(opt, state_tx))
+                .await
+                .map_err(|_| DialError::NoAnswer)?
+                .map_err(|e| DialError::Stack(e.to_string()))?;
+        let resp = resp.ok_or(DialError::NoAnswer)?;
+        let code = u16::from(resp.status_code.clone());
+        if !(200..300).contains(&code) {
+            return Err(DialError::Rejected(code));
+        }
+        let answered = sdp::parse(&resp.body)
+            .and_then(|a| sdp::negotiate(&a))
+            .map_err(|e| DialError::MediaMismatch(e.to_string()));
+        let media = match answered {
+            Ok(m) if m.codec == codec => NegotiatedMedia {
+                // We offered only the caller's DTMF PT: the answer can but echo or drop it.
+                dtmf_pt: m.dtmf_pt.and(dtmf_pt),
+                ..m
+            },
+            other => {
+                // Answered, but unusable for a packet relay: end the agent leg.
+                let _ = dialog.bye().await;
+                return Err(match other {
+                    Ok(m) => DialError::MediaMismatch(format!("{:?}", m.codec)),
+                    Err(e) => e,
+                });
+            }
+        };
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (phase_tx, _) = watch::channel(Phase::Confirmed);
+        let call = Arc::new(CallShared {
+            dialog: dialog.clone(),
+            offer: None,
+            phase: phase_tx,
+            local: Mutex::new(Some(LocalMedia {
+                local_rtp,
+                media,
+                origin,
+                awaiting_ack_answer: false,
+            })),
+            refer_waiter: Mutex::new(None),
+            session_expires: None,
+            events: ev_tx,
+            server: shared.clone(),
+        });
+        if let Ok(mut calls) = shared.calls.lock() {
+            calls.insert(dialog.id().to_string(), call.clone());
+        }
+        tokio::spawn(call_task(call.clone(), state_rx, None));
+        Ok(OutgoingCall {
+            call_id: dialog.id().call_id.clone(),
+            media,
+            handle: CallHandle { call },
+            events: ev_rx,
+        })
     }
 
     /// Follow the trunk registration state: every REGISTER outcome (including each
@@ -620,7 +769,7 @@ async fn handle_invite(shared: &Arc<ServerShared>, tx: &mut Transaction) -> Resu
     };
 
     // The call task follows the dialog's states until it ends.
-    tokio::spawn(call_task(call.clone(), state_rx, slot));
+    tokio::spawn(call_task(call.clone(), state_rx, Some(slot)));
 
     let mut dialog_for_tx = dialog.clone();
     if let Err(e) = shared.incoming.try_send(incoming) {
@@ -641,7 +790,13 @@ async fn refuse_503(shared: &Arc<ServerShared>, tx: &mut Transaction, r: Refusal
     reply(tx, 503, vec![retry, reason]).await
 }
 
-async fn call_task(call: Arc<CallShared>, mut states: DialogStateReceiver, _slot: SlotGuard) {
+/// `_slot`: the admission slot of an incoming call, released when the task ends
+/// (None for legs we placed ourselves, which do not count against `max_calls`).
+async fn call_task(
+    call: Arc<CallShared>,
+    mut states: DialogStateReceiver,
+    _slot: Option<SlotGuard>,
+) {
     let mut refresh_deadline: Option<tokio::time::Instant> = None;
     let interval = call
         .session_expires
@@ -719,7 +874,11 @@ async fn call_task(call: Arc<CallShared>, mut states: DialogStateReceiver, _slot
                 let _ = handle.reply(StatusCode::MethodNotAllowed).await;
             }
             DialogState::Terminated(_, reason) => {
+                // rsipstack names BYEs by dialog role: on a leg we placed, we are the UAC.
+                let we_placed = call.dialog.role() == TransactionRole::Client;
                 break match reason {
+                    TerminatedReason::UacBye if we_placed => EndReason::LocalHangup,
+                    TerminatedReason::UasBye if we_placed => EndReason::RemoteBye,
                     TerminatedReason::UacBye => EndReason::RemoteBye,
                     TerminatedReason::UacCancel => EndReason::Cancelled,
                     TerminatedReason::UasBye | TerminatedReason::UasDecline => {

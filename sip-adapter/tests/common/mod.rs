@@ -309,6 +309,16 @@ impl Bot {
 
 /// SIPp in server mode (no remote host: it waits for requests) on 127.0.0.1:`port`.
 pub fn sipp_server(scenario: &str, port: u16, timeout_s: u32) -> tokio::process::Child {
+    sipp_server_with(scenario, port, timeout_s, &[])
+}
+
+/// `sipp_server` with extra arguments (e.g. `-rtp_echo`).
+pub fn sipp_server_with(
+    scenario: &str,
+    port: u16,
+    timeout_s: u32,
+    extra: &[&str],
+) -> tokio::process::Child {
     let path = fixture(scenario);
     assert!(path.exists(), "missing SIPp scenario {}", path.display());
     tokio::process::Command::new("sipp")
@@ -324,6 +334,7 @@ pub fn sipp_server(scenario: &str, port: u16, timeout_s: u32) -> tokio::process:
             "-nostdin",
         ])
         .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
