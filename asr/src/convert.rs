@@ -682,7 +682,7 @@ pub fn convert_ct2_to_ggml(ct2_dir: &Path, output: &Path) -> Result<ConvertSumma
             put(&mut w, h as i32)?;
         }
         put(&mut w, n_mels as i32)?;
-        put(&mut w, n_fft_bins as i32)?;
+        put(&mut w, n_fft_bins)?;
         for f in &filters {
             w.write_all(&f.to_le_bytes())?;
         }

@@ -52,23 +52,43 @@ pub fn ort_environment(lib: &Path) -> Result<Environment, AsrError> {
     Ok(ENV.get_or_init(|| env).clone())
 }
 
-/// The loaded ONNX Runtime's version, e.g. "1.31.1" (from its build-info string).
-pub fn ort_version() -> String {
-    let info = ort::info();
-    // "ORT Build Info: git-branch=rel-1.31.1, git-commit-id=..., build type=Release, ..."
-    info.split(['=', ','])
-        .find_map(|part| part.trim().strip_prefix("rel-"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| info.to_owned())
+/// The ONNX Runtime library's own version string (e.g. "1.31.1"), from
+/// `OrtGetApiBase()->GetVersionString()`. ort does not expose it, so the library is opened
+/// once more here (dlopen is reference-counted: same mapping, no second copy).
+pub fn ort_version(lib: &Path) -> Result<String, AsrError> {
+    let err = |e: String| AsrError::Onnx(format!("{}: {e}", lib.display()));
+    // SAFETY: loading the ONNX Runtime library runs its (trusted) initialisers only;
+    // OrtGetApiBase has this exact C signature in every ONNX Runtime release, and the
+    // returned version string is static, NUL-terminated and never freed.
+    unsafe {
+        let library = libloading::Library::new(lib).map_err(|e| err(e.to_string()))?;
+        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
+            library
+                .get(b"OrtGetApiBase")
+                .map_err(|e| err(e.to_string()))?;
+        let base = get_base();
+        if base.is_null() {
+            return Err(err("OrtGetApiBase returned null".into()));
+        }
+        let version = ((*base).GetVersionString)();
+        if version.is_null() {
+            return Err(err("no version string".into()));
+        }
+        Ok(std::ffi::CStr::from_ptr(version)
+            .to_string_lossy()
+            .into_owned())
+    }
 }
 
 /// For `ivr doctor`: load the ONNX runtime at `lib` and return its version. Idempotent,
 /// and harmless if ivr-tts (or anyone) loaded the same library first.
 pub fn onnx_runtime_check(lib: &Path) -> Result<String, String> {
     match ort_environment(lib) {
-        Ok(_) => Ok(ort_version()),
+        Ok(_) => ort_version(lib).map_err(|e| e.to_string()),
         // The library is loaded but someone else owns the environment: still a pass.
-        Err(AsrError::Onnx(msg)) if msg.contains("only one environment") => Ok(ort_version()),
+        Err(AsrError::Onnx(msg)) if msg.contains("only one environment") => {
+            ort_version(lib).map_err(|e| e.to_string())
+        }
         Err(e) => Err(e.to_string()),
     }
 }

@@ -1,9 +1,16 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use ivr_asr::{
+    AsrPool, Hints, SileroVad, Speculation, SpeculativeOutcome, SpeechStream, StreamEvent,
+    Transcript, VadRate, WhisperModel,
+};
 
 use crate::config::Config;
+use crate::paths;
 
 #[derive(clap::Subcommand)]
 pub enum AsrCommand {
@@ -21,10 +28,302 @@ pub enum AsrCommand {
     },
 }
 
-pub fn run(cmd: AsrCommand, _cfg: &Config) -> Result<ExitCode> {
+pub fn run(cmd: AsrCommand, cfg: &Config) -> Result<ExitCode> {
     match cmd {
-        AsrCommand::Transcribe { .. } | AsrCommand::AsrEval { .. } => {
-            anyhow::bail!("not built yet (issue 5)")
+        AsrCommand::Transcribe { file, json } => transcribe(cfg, &file, json),
+        AsrCommand::AsrEval { manifest, json } => eval(cfg, &manifest, json),
+    }
+}
+
+/// Any WAV ivr-media reads, as 16 kHz mono f32.
+fn read_16k(path: &Path) -> Result<Vec<f32>> {
+    let wav = ivr_media::read_wav(path).with_context(|| format!("reading {}", path.display()))?;
+    let wav = wav
+        .resampled(ivr_asr::SAMPLE_RATE)
+        .with_context(|| format!("resampling {}", path.display()))?;
+    Ok(wav.samples.iter().map(|&s| s as f32 / 32768.0).collect())
+}
+
+fn load_model(cfg: &Config) -> Result<Arc<WhisperModel>> {
+    let path = paths::model(cfg, &cfg.asr.model);
+    Ok(WhisperModel::load(&path, &cfg.asr.language)?)
+}
+
+fn speech_stream(cfg: &Config) -> Result<SpeechStream> {
+    let env = ivr_asr::ort_environment(&paths::model(cfg, paths::ORT_LIB))?;
+    let vad = SileroVad::new(
+        &env,
+        &paths::model(cfg, &cfg.asr.vad_model),
+        VadRate::Hz16000,
+    )?;
+    Ok(SpeechStream::new(vad, &cfg.asr)?)
+}
+
+fn hints(cfg: &Config) -> Hints {
+    if cfg.asr.initial_prompt.is_empty() {
+        Hints::default()
+    } else {
+        Hints::prompt(cfg.asr.initial_prompt.clone())
+    }
+}
+
+fn transcribe(cfg: &Config, file: &Path, json: bool) -> Result<ExitCode> {
+    let audio = read_16k(file)?;
+    let model = load_model(cfg)?;
+    let pool = AsrPool::new(model, &cfg.asr)?;
+    let seconds = audio.len() as f64 / 16_000.0;
+    // Up to Whisper's window: one decode. Longer: cut into utterances with the VAD.
+    let parts: Vec<(f64, Arc<[f32]>)> = if seconds <= ivr_asr::recognizer::MAX_SECONDS {
+        vec![(0.0, audio.into())]
+    } else {
+        split_utterances(cfg, &audio)?
+    };
+    let mut results: Vec<(f64, Transcript)> = Vec::new();
+    for (offset, part) in parts {
+        let t = pool.submit(part, hints(cfg))?.blocking_wait()?;
+        results.push((offset, t));
+    }
+    let text = results
+        .iter()
+        .map(|(_, t)| t.text.as_str())
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if json {
+        let utterances: Vec<_> = results
+            .iter()
+            .map(|(off, t)| serde_json::json!({"offset_ms": (off * 1000.0).round() as u64, "result": t}))
+            .collect();
+        let confidence = if results.is_empty() {
+            0.0
+        } else {
+            results.iter().map(|(_, t)| t.confidence).sum::<f32>() / results.len() as f32
+        };
+        let out = serde_json::json!({
+            "file": file.display().to_string(),
+            "audio_ms": (seconds * 1000.0).round() as u64,
+            "text": text,
+            "confidence": confidence,
+            "utterances": utterances,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Long recordings: the endpointer's utterances (each at most `max_utterance_ms`).
+fn split_utterances(cfg: &Config, audio: &[f32]) -> Result<Vec<(f64, Arc<[f32]>)>> {
+    let mut stream = speech_stream(cfg)?;
+    stream.set_expectation(ivr_asr::Expectation::FreeText);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let silence = vec![0.0f32; 16_000];
+    for (i, chunk) in audio.chunks(320).chain(silence.chunks(320)).enumerate() {
+        let now = t0 + Duration::from_millis(20 * (i as u64 + 1));
+        for ev in stream.push(chunk, now)? {
+            if let StreamEvent::UtteranceEnded { at, utterance, .. } = ev {
+                let start = (at - t0).as_secs_f64() - utterance.audio.len() as f64 / 16_000.0;
+                out.push((start.max(0.0), utterance.audio));
+            }
         }
     }
+    Ok(out)
+}
+
+struct Item {
+    path: PathBuf,
+    reference: String,
+}
+
+fn read_manifest(manifest: &Path) -> Result<Vec<Item>> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let base = manifest.parent().unwrap_or(Path::new("."));
+    let mut items = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((path, reference)) = line.split_once('\t') else {
+            bail!(
+                "{}:{}: expected `path<TAB>reference text`",
+                manifest.display(),
+                n + 1
+            );
+        };
+        let p = Path::new(path.trim());
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        };
+        items.push(Item {
+            path,
+            reference: reference.trim().to_owned(),
+        });
+    }
+    if items.is_empty() {
+        bail!("{}: no utterances", manifest.display());
+    }
+    Ok(items)
+}
+
+/// Word-level edit distance.
+fn edit_distance(a: &[&str], b: &[&str]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, wa) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, wb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(wa != wb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn eval(cfg: &Config, manifest: &Path, json: bool) -> Result<ExitCode> {
+    let items = read_manifest(manifest)?;
+    let model = load_model(cfg)?;
+    let pool = AsrPool::new(model, &cfg.asr)?;
+    // Warm-up: the first decode pays one-off allocation costs.
+    pool.submit(read_16k(&items[0].path)?, Hints::default())?
+        .blocking_wait()?;
+
+    let (mut errors, mut ref_words) = (0usize, 0usize);
+    let (mut audio_s, mut decode_s) = (0.0f64, 0.0f64);
+    let mut latencies = Vec::new();
+    let mut spec_latencies = Vec::new();
+    let mut mistakes = Vec::new();
+    for item in &items {
+        let audio = read_16k(&item.path)?;
+        audio_s += audio.len() as f64 / 16_000.0;
+        // Final-result latency without speculation: submit at end of utterance, wait.
+        let started = Instant::now();
+        let t = pool.submit(audio.clone(), hints(cfg))?.blocking_wait()?;
+        let took = started.elapsed().as_secs_f64();
+        decode_s += took;
+        latencies.push(took * 1000.0);
+        let hyp_n = ivr_dialog::normalize::for_matching(&t.text);
+        let ref_n = ivr_dialog::normalize::for_matching(&item.reference);
+        let (h, r): (Vec<&str>, Vec<&str>) = (
+            hyp_n.split_whitespace().collect(),
+            ref_n.split_whitespace().collect(),
+        );
+        let e = edit_distance(&r, &h);
+        errors += e;
+        ref_words += r.len();
+        if e > 0 {
+            mistakes.push(format!(
+                "{}: ref `{ref_n}` hyp `{hyp_n}`",
+                item.path.display()
+            ));
+        }
+        if cfg.asr.speculative {
+            spec_latencies.extend(speculative_latency(cfg, &pool, &audio)?);
+        }
+    }
+    let wer = errors as f64 / ref_words.max(1) as f64;
+    latencies.sort_by(f64::total_cmp);
+    spec_latencies.sort_by(f64::total_cmp);
+    let rtf = decode_s / audio_s.max(1e-9);
+    if json {
+        let mut out = serde_json::json!({
+            "wer": (wer * 10_000.0).round() / 10_000.0,
+            "utterances": items.len(),
+            "latency_ms": {"p50": percentile(&latencies, 0.5).round(), "p95": percentile(&latencies, 0.95).round()},
+            "rtf": (rtf * 1000.0).round() / 1000.0,
+        });
+        if !spec_latencies.is_empty() {
+            out["speculative_latency_ms"] = serde_json::json!({
+                "p50": percentile(&spec_latencies, 0.5).round(),
+                "p95": percentile(&spec_latencies, 0.95).round(),
+            });
+        }
+        println!("{out}");
+    } else {
+        for m in &mistakes {
+            println!("  {m}");
+        }
+        println!(
+            "WER {:.1}% ({errors} errors / {ref_words} words)",
+            wer * 100.0
+        );
+        println!("utterances {}", items.len());
+        println!(
+            "latency after end of utterance: p50 {:.0} ms, p95 {:.0} ms (no speculation)",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.95)
+        );
+        if !spec_latencies.is_empty() {
+            println!(
+                "latency with speculative decoding: p50 {:.0} ms, p95 {:.0} ms",
+                percentile(&spec_latencies, 0.5),
+                percentile(&spec_latencies, 0.95)
+            );
+        }
+        println!(
+            "RTF {rtf:.3} ({} worker(s) x {} thread(s))",
+            cfg.asr.workers, cfg.asr.threads_per_worker
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replays `audio` (+1 s of silence) through VAD + endpointer with a virtual clock, and
+/// decodes as the call loop would: speculatively at each pause, reusing the result at the
+/// end when no speech came in between. Wall time between pause and end is really waited,
+/// so the returned latencies (end of utterance -> result, ms) are what a caller sees.
+fn speculative_latency(cfg: &Config, pool: &AsrPool, audio: &[f32]) -> Result<Vec<f64>> {
+    let mut stream = speech_stream(cfg)?;
+    let t0 = Instant::now();
+    let mut events = Vec::new();
+    let silence = vec![0.0f32; 16_000];
+    for (i, chunk) in audio.chunks(320).chain(silence.chunks(320)).enumerate() {
+        let now = t0 + Duration::from_millis(20 * (i as u64 + 1));
+        events.extend(stream.push(chunk, now)?);
+    }
+    let mut spec = Speculation::new();
+    let mut pause_at: Option<(Instant, Instant)> = None; // (virtual, wall)
+    let mut out = Vec::new();
+    for ev in events {
+        match ev {
+            StreamEvent::Pause { at, utterance } => {
+                let ticket = pool.submit(utterance.audio.clone(), hints(cfg))?;
+                spec.started(&utterance, ticket);
+                pause_at = Some((at, Instant::now()));
+            }
+            StreamEvent::SpeechResumed { .. } => {
+                drop(spec.resumed());
+                pause_at = None;
+            }
+            StreamEvent::UtteranceEnded { at, utterance, .. } => {
+                // The endpointer needed (end - pause) more silence: wait it out for real.
+                if let Some((virt, wall)) = pause_at.take() {
+                    let due = wall + at.saturating_duration_since(virt);
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
+                let ended = Instant::now();
+                let ticket = match spec.ended(&utterance) {
+                    SpeculativeOutcome::Reuse(t) => t,
+                    SpeculativeOutcome::Redo => pool.submit(utterance.audio.clone(), hints(cfg))?,
+                };
+                ticket.blocking_wait()?;
+                out.push(ended.elapsed().as_secs_f64() * 1000.0);
+            }
+            StreamEvent::SpeechStarted { .. } => {}
+        }
+    }
+    Ok(out)
 }
