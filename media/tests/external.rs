@@ -276,3 +276,57 @@ fn no_false_inband_digits_on_speech() {
     let got: Vec<char> = mixed.chunks(160).flat_map(|f| det.push(f)).collect();
     assert_eq!(got, vec!['7']);
 }
+
+/// Bounded stand-in for the fuzz target (which needs nightly): random datagrams through the
+/// session and jitter buffer, and randomly corrupted/truncated captures through the pcap
+/// reader. Nothing may panic.
+#[test]
+fn random_and_corrupted_inputs_never_panic() {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let from: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+    let base = Instant::now();
+    let mut s = RtpSession::new(RtpSessionConfig { codec: Codec::Pcmu, telephone_event_pt: None, remote: None, local_ssrc: 1 });
+    let mut jb = ivr_media::JitterBuffer::new(Duration::from_millis(20), Duration::from_millis(200));
+    for i in 0..200_000u64 {
+        let len = (rnd() % 200) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+        if i % 2 == 0 && d.len() >= 12 {
+            d[0] = 0x80 | (d[0] & 0x3F); // mostly-valid RTP to reach deeper code
+            d[1] &= 0x7F;
+            if i % 4 == 0 {
+                d[1] = 0;
+            }
+        }
+        let now = base + Duration::from_micros(i * 7000 + rnd() % 5000);
+        if let Inbound::Audio(a) = s.on_datagram(&d, from, now) {
+            jb.push(a, now);
+        }
+        let _ = jb.pop_frame(now);
+        let _ = ivr_media::rtcp::parse_compound(&d);
+    }
+    let original = std::fs::read(sipp_pcap("g711a.pcap")).unwrap();
+    let dir = tmpdir();
+    let p = dir.join("corrupt.pcap");
+    for i in 0..200 {
+        let mut d = original.clone();
+        for _ in 0..(1 + rnd() % 20) {
+            let at = (rnd() as usize) % d.len();
+            d[at] = rnd() as u8;
+        }
+        if i % 3 == 0 {
+            d.truncate((rnd() as usize) % d.len());
+        }
+        std::fs::write(&p, &d).unwrap();
+        if let Ok(streams) = read_rtp_streams(&p) {
+            for st in &streams {
+                let _ = st.decode();
+            }
+        }
+    }
+}
