@@ -291,8 +291,14 @@ fn random_and_corrupted_inputs_never_panic() {
     };
     let from: SocketAddr = "127.0.0.1:4000".parse().unwrap();
     let base = Instant::now();
-    let mut s = RtpSession::new(RtpSessionConfig { codec: Codec::Pcmu, telephone_event_pt: None, remote: None, local_ssrc: 1 });
-    let mut jb = ivr_media::JitterBuffer::new(Duration::from_millis(20), Duration::from_millis(200));
+    let mut s = RtpSession::new(RtpSessionConfig {
+        codec: Codec::Pcmu,
+        telephone_event_pt: None,
+        remote: None,
+        local_ssrc: 1,
+    });
+    let mut jb =
+        ivr_media::JitterBuffer::new(Duration::from_millis(20), Duration::from_millis(200));
     for i in 0..200_000u64 {
         let len = (rnd() % 200) as usize;
         let mut d: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();

@@ -13,7 +13,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = ivr_media::dtmf::TelephoneEvent::parse(data);
     let base = Instant::now();
     let from = "127.0.0.1:4000".parse().unwrap();
-    let mut s = RtpSession::new(RtpSessionConfig { codec: Codec::Pcmu, telephone_event_pt: None, remote: None, local_ssrc: 1 });
+    let mut s = RtpSession::new(RtpSessionConfig {
+        codec: Codec::Pcmu,
+        telephone_event_pt: None,
+        remote: None,
+        local_ssrc: 1,
+    });
     let mut jb = JitterBuffer::new(Duration::from_millis(20), Duration::from_millis(200));
     for (i, chunk) in data.chunks(40).enumerate() {
         let now = base + Duration::from_millis(7 * i as u64);
