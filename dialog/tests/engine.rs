@@ -1,0 +1,339 @@
+//! Engine behaviour that scripted chats cannot show: timers, barge-in, lookup failures,
+//! transfer outcomes, the hand-off context, the call summary, and flow validation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ivr_dialog::flow::DEMO_FLOW;
+use ivr_dialog::{
+    Action, Date, Dialog, Event, Expect, Flow, LookupResult, Outcome, TransferFailure,
+    TransferResult,
+};
+use serde_json::json;
+
+fn dialog() -> (Dialog, Instant) {
+    let t0 = Instant::now();
+    let d = Dialog::new(Arc::new(Flow::demo()), Date::new(2026, 5, 6).unwrap(), t0);
+    (d, t0)
+}
+
+fn says(a: &[Action]) -> String {
+    a.iter()
+        .filter_map(|a| match a {
+            Action::Say { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn speech(text: &str) -> Event {
+    Event::Speech {
+        text: text.into(),
+        confidence: 0.9,
+    }
+}
+
+/// Drive to the lookup of 12345678; returns the request id.
+fn to_lookup(d: &mut Dialog, t: Instant) -> u64 {
+    d.start(t);
+    d.handle(speech("track my parcel 1 2 3 4 5 6 7 8"), t);
+    let a = d.handle(speech("yes"), t);
+    a.iter()
+        .find_map(|a| match a {
+            Action::Lookup {
+                request,
+                integration,
+                params,
+            } => {
+                assert_eq!(integration, "parcel_status");
+                assert_eq!(params["tracking_number"], "12345678");
+                Some(*request)
+            }
+            _ => None,
+        })
+        .expect("lookup action")
+}
+
+#[test]
+fn greeting_listens_for_intent_and_no_input_timer_starts_after_prompt() {
+    let (mut d, t0) = dialog();
+    let a = d.start(t0);
+    assert!(
+        matches!(&a[0], Action::Say { text, barge_in: true, cacheable: true } if text.contains("How can I help"))
+    );
+    assert!(matches!(&a[1], Action::Listen(e) if e.expect == Expect::Intent));
+    assert!(a.iter().all(|a| !matches!(a, Action::StartTimer { .. })));
+    let t1 = t0 + Duration::from_secs(3);
+    let a = d.handle(Event::PromptFinished, t1);
+    let (id, at) = match a.as_slice() {
+        [Action::StartTimer { id, at }] => (*id, *at),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(at, t1 + Duration::from_millis(6000));
+    // Speech start cancels it; a stale timer event is ignored.
+    let a = d.handle(Event::SpeechStarted, t1);
+    assert_eq!(a, vec![Action::CancelTimer { id }]);
+    assert!(d.handle(Event::Timer(id), at).is_empty());
+}
+
+#[test]
+fn timer_expiry_reprompts_then_hands_off() {
+    let (mut d, t0) = dialog();
+    d.start(t0);
+    let mut t = t0;
+    for round in 1..=3 {
+        let a = d.handle(Event::PromptFinished, t);
+        let Some(Action::StartTimer { id, at }) = a.first().cloned() else {
+            panic!("round {round}: {a:?}")
+        };
+        t = at;
+        let a = d.handle(Event::Timer(id), t);
+        if round < 3 {
+            let text = says(&a);
+            assert!(text.contains("hear") || text.contains("keypad"), "{a:?}");
+        } else {
+            let ctx = a
+                .iter()
+                .find_map(|a| match a {
+                    Action::Transfer {
+                        target, context, ..
+                    } => Some((target.clone(), context.clone())),
+                    _ => None,
+                })
+                .expect("transfer");
+            assert_eq!(ctx.0, "agents");
+            assert_eq!(ctx.1.reason, "no input");
+            assert!(ctx.1.transcript.len() >= 4);
+        }
+    }
+}
+
+#[test]
+fn ask_expectation_carries_digit_length_and_hints() {
+    let (mut d, t0) = dialog();
+    d.start(t0);
+    let a = d.handle(speech("track my parcel"), t0);
+    let e = a
+        .iter()
+        .find_map(|a| match a {
+            Action::Listen(e) => Some(e.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(e.expect, Expect::Digits { min: 8, max: 8 });
+    assert_eq!(e.dtmf_max_digits, 8);
+    assert!(e.hints.iter().any(|h| h == "tracking number"));
+}
+
+#[test]
+fn barge_in_marks_prompt_interrupted() {
+    let (mut d, t0) = dialog();
+    d.start(t0);
+    d.handle(
+        Event::BargeIn { offset_ms: 740 },
+        t0 + Duration::from_millis(740),
+    );
+    let s = d.summary();
+    assert_eq!(s.turns[0].interrupted_at_ms, Some(740));
+}
+
+#[test]
+fn lookup_ok_error_timeout_junk_and_stale() {
+    // OK
+    let (mut d, t) = dialog();
+    let req = to_lookup(&mut d, t);
+    // A stale id is ignored.
+    assert!(
+        d.handle(
+            Event::LookupResult {
+                request: req + 7,
+                result: LookupResult::Timeout
+            },
+            t
+        )
+        .is_empty()
+    );
+    let a = d.handle(
+        Event::LookupResult {
+            request: req,
+            result: LookupResult::Ok(
+                json!({"found": true, "status": "in transit", "eta": "2026-05-08"}),
+            ),
+        },
+        t,
+    );
+    assert!(says(&a).contains("in transit"), "{a:?}");
+    assert!(a.iter().any(|a| matches!(a, Action::CancelTimer { .. })));
+
+    for result in [
+        LookupResult::Error("connection refused".into()),
+        LookupResult::Timeout,
+        LookupResult::Ok(json!([1, 2, 3])),
+    ] {
+        let (mut d, t) = dialog();
+        let req = to_lookup(&mut d, t);
+        let a = d.handle(
+            Event::LookupResult {
+                request: req,
+                result,
+            },
+            t,
+        );
+        assert!(
+            says(&a).contains("can't reach our tracking system"),
+            "{a:?}"
+        );
+        assert!(
+            a.iter()
+                .any(|a| matches!(a, Action::Transfer { reason, .. } if reason.contains("lookup")))
+        );
+    }
+
+    // The engine's own guard timer when the loop never answers.
+    let (mut d, t) = dialog();
+    d.start(t);
+    d.handle(speech("track my parcel 1 2 3 4 5 6 7 8"), t);
+    let a = d.handle(speech("yes"), t);
+    let (id, at) = a
+        .iter()
+        .find_map(|a| match a {
+            Action::StartTimer { id, at } => Some((*id, *at)),
+            _ => None,
+        })
+        .unwrap();
+    let a = d.handle(Event::Timer(id), at);
+    assert!(says(&a).contains("can't reach"), "{a:?}");
+}
+
+#[test]
+fn transfer_failure_ends_with_failed_outcome() {
+    let (mut d, t) = dialog();
+    d.start(t);
+    let a = d.handle(speech("agent"), t);
+    assert!(a.iter().any(|a| matches!(a, Action::Transfer { .. })));
+    let a = d.handle(
+        Event::TransferResult(TransferResult::Failed(TransferFailure::Busy)),
+        t,
+    );
+    assert!(says(&a).contains("no agent is available"), "{a:?}");
+    assert!(matches!(
+        a.last(),
+        Some(Action::Hangup {
+            outcome: Outcome::Failed
+        })
+    ));
+    let s = d.summary();
+    assert_eq!(s.outcome, Some(Outcome::Failed));
+    assert!(s.handoff_reason.unwrap().contains("busy"));
+    assert!(d.is_ended());
+    assert!(d.handle(speech("hello?"), t).is_empty());
+}
+
+#[test]
+fn transfer_ok_and_caller_hangups() {
+    let (mut d, t) = dialog();
+    d.start(t);
+    d.handle(Event::Digit('0'), t);
+    d.handle(Event::TransferResult(TransferResult::Ok), t);
+    assert_eq!(d.summary().outcome, Some(Outcome::Transferred));
+
+    let (mut d, t) = dialog();
+    d.start(t);
+    d.handle(Event::Hangup, t);
+    assert_eq!(d.summary().outcome, Some(Outcome::Abandoned));
+
+    let (mut d, t) = dialog();
+    d.start(t);
+    d.handle(speech("opening hours"), t);
+    d.handle(Event::Hangup, t);
+    assert_eq!(d.summary().outcome, Some(Outcome::Contained));
+}
+
+#[test]
+fn summary_has_intents_slots_sentiment_and_turns() {
+    let (mut d, t) = dialog();
+    d.start(t);
+    d.handle(
+        speech("great, I want to track my parcel 8 7 6 5 4 3 2 1"),
+        t + Duration::from_secs(4),
+    );
+    let s = d.summary();
+    assert_eq!(s.intents[0].intent, "track_parcel");
+    assert_eq!(s.intents[0].offset_ms, 4000);
+    assert_eq!(s.slots["tracking_number"], "87654321");
+    assert!(s.sentiment > 0.0);
+    assert_eq!(s.node, "track_confirm");
+    assert_eq!(s.outcome, None);
+    assert!(serde_json::to_string(&s).unwrap().contains("track_parcel"));
+}
+
+#[test]
+fn clarify_below_threshold_then_yes() {
+    let (mut d, t) = dialog();
+    d.start(t);
+    // Weak evidence: asks rather than guesses.
+    let a = d.handle(speech("parcel"), t);
+    let text = says(&a);
+    assert!(text.starts_with("Do you want to"), "{text}");
+    assert!(
+        a.iter()
+            .any(|a| matches!(a, Action::Listen(e) if e.expect == Expect::YesNo))
+    );
+    let a = d.handle(speech("yes"), t);
+    assert!(!says(&a).is_empty());
+    assert!(d.current_intent().is_some());
+}
+
+#[test]
+fn fixed_prompts_for_cache_prewarming() {
+    let f = Flow::demo();
+    let p = f.all_fixed_prompts();
+    assert!(
+        p.iter()
+            .any(|s| s == "Welcome to Parcel Express. How can I help you?")
+    );
+    assert!(p.iter().all(|s| !s.contains('{')));
+    assert!(p.len() > 20);
+}
+
+#[test]
+fn invalid_flows_report_file_line_col() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/flows/invalid");
+    let e = Flow::load(std::path::Path::new(&format!("{dir}/bad_toml.toml"))).unwrap_err();
+    assert!(e.to_string().contains("bad_toml.toml:3:"), "{e}");
+
+    let e = Flow::load(std::path::Path::new(&format!("{dir}/problems.toml"))).unwrap_err();
+    let msg = e.to_string();
+    for want in [
+        "problems.toml:16:8: intent `two`: unknown target node `nowhere`",
+        "is in both `one` and `two`",
+        "undefined slot `colour`",
+        "ask without no-input handling",
+        "undefined slot `ghost`",
+    ] {
+        assert!(msg.contains(want), "missing {want:?} in:\n{msg}");
+    }
+    // Unreachable nodes are reported once the references resolve.
+    let fixed = std::fs::read_to_string(format!("{dir}/problems.toml"))
+        .unwrap()
+        .replace("\"nowhere\"", "\"bye\"")
+        .replace("\"colour\"", "\"number\"")
+        .replace("Same words!", "other words")
+        .replace(", {ghost}", "")
+        .replace(
+            "prompt = \"Number?\"",
+            "prompt = \"Number?\"\nno_input = [\"?\"]",
+        );
+    let e = Flow::from_toml(&fixed, "p.toml").unwrap_err();
+    assert!(
+        e.to_string().contains("node `orphan` is unreachable"),
+        "{e}"
+    );
+    assert!(e.problems.len() == 1, "{e}");
+}
+
+#[test]
+fn demo_flow_source_is_valid() {
+    Flow::from_toml(DEMO_FLOW, "parcel.toml").unwrap();
+}

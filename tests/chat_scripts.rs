@@ -1,0 +1,101 @@
+//! `ivr chat`, `ivr check-flow` and `ivr intent-eval` as a user runs them: from a pipe,
+//! no TTY. (The scripted conversations themselves are replayed in
+//! dialog/tests/chat_scripts.rs through the same driver.)
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn ivr(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ivr"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ivr");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn chat_json_from_a_pipe() {
+    let (code, out, err) = ivr(
+        &["chat", "--json", "--date", "2026-05-06"],
+        "track my parcel\n#12345678\nyes\n/silence\nthis is useless and ridiculous\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let turns: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(turns.len(), 6, "{out}");
+    assert_eq!(turns[0]["intent"], serde_json::Value::Null);
+    assert_eq!(turns[0]["node"], "greeting");
+    for key in [
+        "node",
+        "intent",
+        "confidence",
+        "slots",
+        "say",
+        "action",
+        "sentiment",
+    ] {
+        assert!(turns[1].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(turns[1]["intent"], "track_parcel");
+    assert_eq!(turns[2]["slots"]["tracking_number"], "12345678");
+    assert!(turns[3]["say"].as_str().unwrap().contains("in transit"));
+    assert_eq!(turns[5]["action"], "transfer");
+    assert!(turns[5]["sentiment"].as_f64().unwrap() < 0.0);
+}
+
+#[test]
+fn chat_plain_and_empty_input() {
+    let (code, out, _) = ivr(&["chat"], "");
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "Welcome to Parcel Express. How can I help you?");
+    let (code, out, _) = ivr(&["chat"], "opening hours\nbye\nignored after hang-up\n");
+    assert_eq!(code, 0);
+    assert!(out.contains("Saturday from 9 AM"), "{out}");
+    assert!(out.trim_end().ends_with("[hang up: contained]"), "{out}");
+}
+
+#[test]
+fn invalid_flow_never_loads() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/flows");
+    let (code, _, err) = ivr(&["check-flow", &format!("{dir}/invalid/problems.toml")], "");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("problems.toml:16:8: intent `two`: unknown target node `nowhere`"),
+        "{err}"
+    );
+    let (code, _, err) = ivr(
+        &["chat", "--flow", &format!("{dir}/invalid/bad_toml.toml")],
+        "hi\n",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("bad_toml.toml:3:"), "{err}");
+    let (code, out, _) = ivr(&["check-flow", &format!("{dir}/parcel.toml")], "");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn intent_eval_reports_accuracy() {
+    let tsv = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/intents/parcel.tsv");
+    let (code, out, err) = ivr(&["intent-eval", tsv, "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert!(v["total"].as_u64().unwrap() >= 200);
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.95, "{v}");
+    assert!(v["clarify_rate"].as_f64().is_some());
+}
