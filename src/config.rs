@@ -48,6 +48,10 @@ pub struct ServerConfig {
     pub drain_timeout_s: u64,
     /// Call records older than this many days are deleted at start-up (0 = keep all).
     pub retention_days: u32,
+    /// Calls are ended after this many seconds whatever happens.
+    pub max_call_s: u64,
+    /// Where a transfer to a skill group goes; `{group}` is replaced by its name.
+    pub agent_uri: String,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +59,9 @@ impl Default for ServerConfig {
         Self {
             http: "127.0.0.1:9090".into(),
             drain_timeout_s: 30,
+            retention_days: 90,
+            max_call_s: 600,
+            agent_uri: "sip:{group}@127.0.0.1:5080".into(),
         }
     }
 }

@@ -32,7 +32,10 @@ pub fn install_metrics() -> Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Suffix("_seconds".into()),
-            &[0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0],
+            &[
+                0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.5, 2.0, 3.0,
+                5.0,
+            ],
         )
         .context("metrics buckets")?
         .install_recorder()
@@ -44,14 +47,30 @@ pub fn install_metrics() -> Result<PrometheusHandle> {
         "ivr_turn_latency_seconds",
         "Per bot turn, from the end of caller speech to: asr (final transcript), dialog (decision), first_audio (first reply packet sent)"
     );
-    metrics::describe_histogram!("ivr_asr_queue_wait_seconds", "Time an utterance waited for a recogniser worker");
-    metrics::describe_gauge!("ivr_rtp_loss_ratio", "Inbound RTP loss of the last finished call");
-    metrics::describe_gauge!("ivr_rtp_jitter_seconds", "Inbound RTP interarrival jitter of the last finished call");
-    metrics::describe_gauge!("ivr_sip_registered", "1 when registered to the trunk, 0 otherwise");
+    metrics::describe_histogram!(
+        "ivr_asr_queue_wait_seconds",
+        "Time an utterance waited for a recogniser worker"
+    );
+    metrics::describe_gauge!(
+        "ivr_rtp_loss_ratio",
+        "Inbound RTP loss of the last finished call"
+    );
+    metrics::describe_gauge!(
+        "ivr_rtp_jitter_seconds",
+        "Inbound RTP interarrival jitter of the last finished call"
+    );
+    metrics::describe_gauge!(
+        "ivr_sip_registered",
+        "1 when registered to the trunk, 0 otherwise"
+    );
     Ok(handle)
 }
 
-pub async fn serve(addr: &str, prom: PrometheusHandle, health: Arc<Health>) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    addr: &str,
+    prom: PrometheusHandle,
+    health: Arc<Health>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot bind the HTTP port {addr} (set [server] http)"))?;

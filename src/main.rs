@@ -1,12 +1,15 @@
 //! `ivr`: the command-line entry point. Parses arguments, loads the config, sets up
 //! logging, and hands each subcommand to its module under `cmd/`.
 
+mod call;
 mod cmd;
 mod config;
 mod doctor;
+mod http;
 mod logging;
 mod paths;
 mod records;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Answer SIP calls with the voice bot (the main job).
+    Serve(serve::ServeArgs),
     /// Check that models, libraries and ports are ready; print the fix for each problem.
     Doctor,
     /// Configuration helpers.
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Serve(a) => serve::run(a, cfg),
         Command::Doctor => doctor::run(&cfg),
         Command::Config(c) => cmd::config::run(c, &cfg),
         Command::Models(c) => cmd::models::run(c, &cfg),

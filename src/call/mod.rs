@@ -1,0 +1,132 @@
+//! One call: `core` is the sans-IO pipeline shared by `serve` and `replay`; `live` is the
+//! thread that drives it from a real RTP socket and the SIP call handle.
+
+pub mod core;
+pub mod live;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ivr_dialog::flow::Flow;
+use ivr_dialog::integrations::{Backend, SqliteBackend};
+
+use crate::config::Config;
+use crate::records::RecordStore;
+
+/// Everything calls share: loaded models, the flow, the integration backend, records.
+pub struct Engines {
+    pub cfg: Config,
+    pub flow: Arc<Flow>,
+    pub asr: ivr_asr::AsrPool,
+    pub ort: ivr_asr::OrtEnvironment,
+    pub tts: ivr_tts::TtsEngine,
+    pub backend: Arc<dyn Backend>,
+    pub records: RecordStore,
+    pub rt: tokio::runtime::Handle,
+    /// Local address for RTP sockets (the SIP listen address's IP).
+    pub rtp_ip: IpAddr,
+}
+
+impl Engines {
+    /// Load models and the flow. Blocking (seconds): call before taking calls.
+    pub fn load(
+        cfg: &Config,
+        flow_path: Option<&Path>,
+        rt: tokio::runtime::Handle,
+        rtp_ip: IpAddr,
+    ) -> Result<Self> {
+        let flow = match flow_path {
+            Some(p) => Flow::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+            None if !cfg.dialog.flow.is_empty() => {
+                Flow::load(Path::new(&cfg.dialog.flow)).map_err(|e| anyhow::anyhow!("{e}"))?
+            }
+            None => Flow::demo(),
+        };
+        let flow = Arc::new(flow);
+        let models = crate::paths::models_dir(cfg);
+        let ort = crate::paths::model(cfg, crate::paths::ORT_LIB);
+        // One ONNX runtime environment for the process, shared by the VAD and the voice.
+        let env = ivr_asr::ort_environment(&ort).context("loading the ONNX runtime")?;
+        let whisper = ivr_asr::WhisperModel::load(&models.join(&cfg.asr.model), &cfg.asr.language)
+            .context("loading the Whisper model")?;
+        let asr =
+            ivr_asr::AsrPool::new(whisper, &cfg.asr).context("starting the recogniser pool")?;
+        let mut tts_cfg = cfg.tts.clone();
+        tts_cfg.cache_dir = data_path(cfg, &cfg.tts.cache_dir).display().to_string();
+        let tts =
+            ivr_tts::TtsEngine::start(&tts_cfg, &models, &env).context("loading the voice")?;
+        let prompts = flow.all_fixed_prompts();
+        let report = tts
+            .prewarm(&prompts, None)
+            .context("synthesizing the flow's prompts")?;
+        tracing::info!(
+            cached = report.already_cached,
+            synthesized = report.synthesized,
+            "prompt cache ready"
+        );
+        let db = data_path(cfg, &cfg.dialog.database);
+        let backend: Arc<dyn Backend> =
+            Arc::new(SqliteBackend::open(&db).context("opening the demo database")?);
+        let records = RecordStore::open(Path::new(&cfg.data_dir))?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            flow,
+            asr,
+            ort: env,
+            tts,
+            backend,
+            records,
+            rt,
+            rtp_ip,
+        })
+    }
+
+    /// A new speech front end (VAD + endpointer) for one call.
+    pub fn speech_stream(&self) -> Result<ivr_asr::SpeechStream> {
+        let model = crate::paths::model(&self.cfg, &self.cfg.asr.vad_model);
+        let vad = ivr_asr::SileroVad::new(&self.ort, &model, ivr_asr::VadRate::Hz16000)
+            .context("loading the VAD")?;
+        Ok(ivr_asr::SpeechStream::new(vad, &self.cfg.asr)?)
+    }
+
+    /// A transfer target is a SIP URI, or a skill group name put into `server.agent_uri`.
+    pub fn transfer_uri(&self, target: &str) -> String {
+        if target.starts_with("sip:") || target.starts_with("sips:") {
+            target.to_string()
+        } else {
+            self.cfg.server.agent_uri.replace("{group}", target)
+        }
+    }
+}
+
+/// Per-call core settings from the config and the negotiated media.
+pub fn core_config(
+    cfg: &Config,
+    codec: ivr_media::Codec,
+    telephone_event_pt: Option<u8>,
+    remote_rtp: Option<std::net::SocketAddr>,
+) -> core::CoreConfig {
+    core::CoreConfig {
+        codec,
+        telephone_event_pt,
+        remote_rtp,
+        jitter_min: Duration::from_millis(cfg.media.jitter_min_ms as u64),
+        jitter_max: Duration::from_millis(cfg.media.jitter_max_ms as u64),
+        speculative: cfg.asr.speculative,
+        max_call: Duration::from_secs(cfg.server.max_call_s),
+        speed: cfg.tts.speed,
+    }
+}
+
+/// A path from the config: absolute as given, relative ones under the data dir.
+pub fn data_path(cfg: &Config, p: &str) -> std::path::PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        Path::new(&cfg.data_dir).join(p)
+    }
+}
