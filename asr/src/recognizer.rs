@@ -231,7 +231,8 @@ impl Recognizer {
             no_speech_prob.get_or_insert(seg.no_speech_probability());
             segments.push(Segment {
                 start_ms: (seg.start_timestamp().max(0) * 10) as u32,
-                end_ms: (seg.end_timestamp().max(0) * 10) as u32,
+                // single_segment reports the window's end: clamp to the audio.
+                end_ms: ((seg.end_timestamp().max(0) * 10) as u32).min(audio_ms),
                 text,
             });
             for i in 0..seg.n_tokens() {
