@@ -1,9 +1,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, anyhow, bail};
+use ivr_tts::{SynthOptions, TtsConfig, TtsEngine, TtsEvent};
 
 use crate::config::Config;
+use crate::paths;
 
 #[derive(clap::Subcommand)]
 pub enum TtsCommand {
@@ -27,8 +30,94 @@ pub enum TtsCommand {
     },
 }
 
-pub fn run(cmd: TtsCommand, _cfg: &Config) -> Result<ExitCode> {
+pub fn run(cmd: TtsCommand, cfg: &Config) -> Result<ExitCode> {
     match cmd {
-        TtsCommand::Say { .. } => anyhow::bail!("say: not built yet (issue 6)"),
+        TtsCommand::Say {
+            text,
+            output,
+            rate,
+            speed,
+            json,
+            play,
+        } => say(cfg, &text, output, rate, speed, json, play),
     }
+}
+
+fn say(
+    cfg: &Config,
+    text: &str,
+    output: Option<PathBuf>,
+    rate: u32,
+    speed: f32,
+    json: bool,
+    play: bool,
+) -> Result<ExitCode> {
+    if !ivr_tts::resample::SUPPORTED_RATES.contains(&rate) {
+        bail!("--rate must be 8000, 16000 or 22050 (got {rate})");
+    }
+    if !(speed.is_finite() && (0.5..=2.0).contains(&speed)) {
+        bail!("--speed must be between 0.5 and 2.0 (got {speed})");
+    }
+    if play && !ivr_tts::playback::AVAILABLE {
+        bail!("{}", ivr_tts::playback::ENABLE_HINT);
+    }
+    if output.is_none() && !play {
+        bail!("say: give -o OUT.wav (or --play)");
+    }
+    let env = ivr_tts::ort_environment(&paths::model(cfg, ivr_tts::ORT_LIB))?;
+    // One-shot: no prompt cache on disk, one synthesis thread.
+    let tts_cfg = TtsConfig {
+        workers: 1,
+        cache_dir: String::new(),
+        ..cfg.tts.clone()
+    };
+    let engine = TtsEngine::start(&tts_cfg, &paths::models_dir(cfg), &env)?;
+
+    let started = Instant::now();
+    let mut stream = engine.synthesize(
+        text,
+        SynthOptions {
+            speed: Some(speed),
+            sample_rate: rate,
+        },
+    )?;
+    let mut pcm = Vec::new();
+    let mut first_audio = None;
+    let stats = loop {
+        match stream.blocking_next() {
+            Some(TtsEvent::Audio(c)) => {
+                first_audio.get_or_insert_with(|| started.elapsed());
+                pcm.extend_from_slice(&c.pcm);
+            }
+            Some(TtsEvent::Done(s)) => break s,
+            Some(TtsEvent::Failed(e)) => return Err(anyhow!("synthesis failed: {e}")),
+            None => bail!("synthesis thread stopped"),
+        }
+    };
+    let seconds = pcm.len() as f64 / rate as f64;
+    if let Some(path) = &output {
+        ivr_tts::write_wav(path, &pcm, rate)?;
+    }
+    if json {
+        let ttfa_ms = first_audio.map(|d| d.as_secs_f64() * 1000.0);
+        println!(
+            "{}",
+            serde_json::json!({
+                "ttfa_ms": ttfa_ms.map(|v| (v * 10.0).round() / 10.0),
+                "rtf": (stats.rtf() * 10_000.0).round() / 10_000.0,
+                "seconds": (seconds * 1000.0).round() / 1000.0,
+            })
+        );
+    } else if let Some(path) = &output {
+        eprintln!(
+            "wrote {} ({seconds:.2} s at {rate} Hz, first audio after {:.0} ms, RTF {:.3})",
+            path.display(),
+            first_audio.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            stats.rtf()
+        );
+    }
+    if play {
+        ivr_tts::playback::play(&pcm, rate)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

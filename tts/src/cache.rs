@@ -147,7 +147,10 @@ mod tests {
         assert_ne!(k, cache_key("v", "hello", 0.8, 8000));
         assert_ne!(k, cache_key("v", "hello", 1.0, 16000));
         // length-prefixing: moving text between parts changes the key
-        assert_ne!(cache_key("ab", "c", 1.0, 8000), cache_key("a", "bc", 1.0, 8000));
+        assert_ne!(
+            cache_key("ab", "c", 1.0, 8000),
+            cache_key("a", "bc", 1.0, 8000)
+        );
     }
 
     #[test]

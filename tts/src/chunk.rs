@@ -153,10 +153,7 @@ mod tests {
         let long = "word ".repeat(100);
         let c = texts(&long);
         assert_eq!(c.len(), 100usize.div_ceil(MAX_WORDS));
-        assert!(
-            c.iter()
-                .all(|t| t.split_whitespace().count() <= MAX_WORDS)
-        );
+        assert!(c.iter().all(|t| t.split_whitespace().count() <= MAX_WORDS));
     }
 
     #[test]

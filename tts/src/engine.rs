@@ -377,13 +377,22 @@ impl Worker {
     fn run(mut self, mut voice: Voice) {
         while let Ok(job) = self.rx.recv() {
             let out = job.out.clone();
-            match self.job(&mut voice, job) {
-                Ok(stats) => {
+            // A panic in one request (a bug, or in native code) must not take the worker
+            // down with it: report it on that request and keep serving.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.job(&mut voice, job)
+            }));
+            match result {
+                Ok(Ok(stats)) => {
                     let _ = out.send(TtsEvent::Done(stats));
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, "synthesis failed");
                     let _ = out.send(TtsEvent::Failed(e.to_string()));
+                }
+                Err(_) => {
+                    tracing::error!("synthesis panicked");
+                    let _ = out.send(TtsEvent::Failed("synthesis panicked".into()));
                 }
             }
         }
@@ -401,14 +410,21 @@ impl Worker {
             }
             let t0 = Instant::now();
             let (pcm, text) = match part {
-                Chunk::Pause(ms) => (vec![0i16; (job.rate as u64 * ms as u64 / 1000) as usize], String::new()),
+                Chunk::Pause(ms) => (
+                    vec![0i16; (job.rate as u64 * ms as u64 / 1000) as usize],
+                    String::new(),
+                ),
                 Chunk::Speak { text, sentence_end } => {
                     let phonemes = self.phonemizer.phonemize(&text)?;
                     let ids = voice.spec.phoneme_ids(&phonemes);
                     let audio = voice.infer(&ids, job.speed)?;
                     self.counters.clauses.fetch_add(1, Ordering::Relaxed);
                     let audio = self.resamplers.resample(&audio, job.rate)?;
-                    let mut pcm = if audio.is_empty() { Vec::new() } else { to_i16(&audio) };
+                    let mut pcm = if audio.is_empty() {
+                        Vec::new()
+                    } else {
+                        to_i16(&audio)
+                    };
                     if sentence_end && index + 1 < n {
                         let pause = job.rate as u64 * self.sentence_pause_ms as u64 / 1000;
                         pcm.extend(std::iter::repeat_n(0i16, pause as usize));

@@ -139,7 +139,7 @@ pub fn cardinal(n: u64) -> String {
     }
     if n < 100 {
         let t = TENS[(n / 10) as usize];
-        return if n % 10 == 0 {
+        return if n.is_multiple_of(10) {
             t.to_string()
         } else {
             format!("{t}-{}", ONES[(n % 10) as usize])
@@ -147,7 +147,7 @@ pub fn cardinal(n: u64) -> String {
     }
     if n < 1000 {
         let h = format!("{} hundred", ONES[(n / 100) as usize]);
-        return if n % 100 == 0 {
+        return if n.is_multiple_of(100) {
             h
         } else {
             format!("{h} {}", cardinal(n % 100))
@@ -161,7 +161,7 @@ pub fn cardinal(n: u64) -> String {
     ] {
         if n >= scale {
             let head = format!("{} {name}", cardinal(n / scale));
-            return if n % scale == 0 {
+            return if n.is_multiple_of(scale) {
                 head
             } else {
                 format!("{head} {}", cardinal(n % scale))
@@ -194,7 +194,7 @@ pub fn ordinal(n: u64) -> String {
 
 /// A year the way people say it ("nineteen ninety-nine", "two thousand five", "twenty twenty-four").
 fn year(n: u64) -> String {
-    if (2000..2010).contains(&n) || n % 1000 == 0 {
+    if (2000..2010).contains(&n) || n.is_multiple_of(1000) {
         return cardinal(n);
     }
     let (hi, lo) = (n / 100, n % 100);
@@ -301,8 +301,10 @@ fn abbreviation(core: &str, prev_is_number: bool) -> Option<&'static str> {
     if matches!(lower.as_str(), "am" | "pm") && !prev_is_number {
         return None;
     }
-    if matches!(lower.as_str(), "mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")
-        && core != capitalise(&lower)
+    if matches!(
+        lower.as_str(),
+        "mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun"
+    ) && core != capitalise(&lower)
     {
         return None;
     }
@@ -401,8 +403,7 @@ fn split_punct(tok: &str) -> (&str, &str, String) {
     let (lead, rest) = tok.split_at(lead_end);
     let mut core = rest;
     let mut trail = String::new();
-    loop {
-        let Some(c) = core.chars().last() else { break };
+    while let Some(c) = core.chars().last() {
         if matches!(c, ',' | ';' | ':' | '?' | '!' | '"' | ')' | ']' | '\'') {
             // keep "o'clock"-style inner apostrophes; only a trailing one is stripped
             trail.insert(0, c);
@@ -534,7 +535,9 @@ fn date_words(year_v: Option<u64>, month: u64, day: u64) -> Option<String> {
 }
 
 fn is_meridiem(word: &str) -> bool {
-    let w = word.trim_end_matches(['.', ',', '?', '!', ';']).to_lowercase();
+    let w = word
+        .trim_end_matches(['.', ',', '?', '!', ';'])
+        .to_lowercase();
     matches!(w.as_str(), "am" | "pm" | "a.m" | "p.m")
 }
 
@@ -616,9 +619,10 @@ fn speak_token(core: &str, prev_is_number: bool, after_month: bool, next: &str) 
     if (2..=3).contains(&slash.len()) && slash.iter().all(|p| parse_u64(p).is_some()) {
         let mo = parse_u64(slash[0]).unwrap_or(0);
         let d = parse_u64(slash[1]).unwrap_or(0);
-        let y = slash.get(2).and_then(|p| parse_u64(p)).map(|y| {
-            if y < 100 { 2000 + y } else { y }
-        });
+        let y = slash
+            .get(2)
+            .and_then(|p| parse_u64(p))
+            .map(|y| if y < 100 { 2000 + y } else { y });
         if let Some(w) = date_words(y, mo, d) {
             return w;
         }
@@ -641,6 +645,19 @@ fn speak_token(core: &str, prev_is_number: bool, after_month: bool, next: &str) 
         }
         return w;
     }
+    // hyphenated words with numbers ("8-digit", "24-hour"): each part on its own
+    let code_like = |p: &&str| {
+        let letters = p.chars().any(|c| c.is_alphabetic());
+        let digits = p.chars().any(|c| c.is_ascii_digit());
+        (letters && digits) || (p.len() <= 3 && p.chars().all(|c| c.is_ascii_uppercase()))
+    };
+    if dash.len() >= 2 && dash.iter().all(|p| !p.is_empty()) && !dash.iter().any(code_like) {
+        return dash
+            .iter()
+            .map(|p| speak_token(p, false, false, ""))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     let has_digit = core.chars().any(|c| c.is_ascii_digit());
     let has_alpha = core.chars().any(|c| c.is_alphabetic());
     if has_digit && has_alpha {
@@ -652,7 +669,10 @@ fn speak_token(core: &str, prev_is_number: bool, after_month: bool, next: &str) 
         return spell_chars(core);
     }
     // words with joining symbols
-    let mut w = core.replace('&', " and ").replace('@', " at ").replace('+', " plus ");
+    let mut w = core
+        .replace('&', " and ")
+        .replace('@', " at ")
+        .replace('+', " plus ");
     if w.chars().all(|c| !c.is_alphanumeric()) {
         // a lone symbol we have no word for
         w.clear();
@@ -687,8 +707,14 @@ mod tests {
         assert_eq!(s("Order 12345."), "Order one two three four five.");
         assert_eq!(s("code 0042"), "code zero zero four two");
         assert_eq!(s("{digits:1Z 99}"), "one Z, nine nine");
-        assert_eq!(s("call 555-123-4567"), "call five five five, one two three, four five six seven");
-        assert_eq!(s("tracking 1Z999AA1"), "tracking one Z nine nine nine eigh eigh one");
+        assert_eq!(
+            s("call 555-123-4567"),
+            "call five five five, one two three, four five six seven"
+        );
+        assert_eq!(
+            s("tracking 1Z999AA1"),
+            "tracking one Z nine nine nine eigh eigh one"
+        );
     }
 
     #[test]
@@ -698,7 +724,10 @@ mod tests {
         assert_eq!(s("$1"), "one dollar");
         assert_eq!(s("$0.99"), "ninety-nine cents");
         assert_eq!(s("$1,250"), "one thousand two hundred fifty dollars");
-        assert_eq!(s("1,234 items"), "one thousand two hundred thirty-four items");
+        assert_eq!(
+            s("1,234 items"),
+            "one thousand two hundred thirty-four items"
+        );
         assert_eq!(s("3.5%"), "three point five percent");
         assert_eq!(s("-4"), "minus four");
         assert_eq!(s("#3"), "number three");
@@ -725,6 +754,8 @@ mod tests {
         assert_eq!(s("I am here"), "I am here");
         assert_eq!(s("your ID please"), "your I D please");
         assert_eq!(s("Tom & Jerry"), "Tom and Jerry");
+        assert_eq!(s("your 8-digit number"), "your eight digit number");
+        assert_eq!(s("well-known AB-12"), "well known eigh B, one two");
     }
 
     #[test]
@@ -754,7 +785,9 @@ mod tests {
         assert_eq!(s("\u{0}\u{7}tab\there"), "tab here");
         assert_eq!(s("99999999999999999999999"), s("99999999999999999999999"));
         // never panics on odd number shapes
-        for t in ["1,2,3", "1.2.3", "12:3", "$", "$.", "$1.234", "-", "#", "3/99/1", "1-", "--5"] {
+        for t in [
+            "1,2,3", "1.2.3", "12:3", "$", "$.", "$1.234", "-", "#", "3/99/1", "1-", "--5",
+        ] {
             let _ = s(t);
         }
     }

@@ -20,8 +20,12 @@ const ESPEAK_PHONEMES_IPA: c_int = 0x02;
 const EE_OK: c_int = 0;
 
 unsafe extern "C" {
-    fn espeak_Initialize(output: c_int, buflength: c_int, path: *const c_char, options: c_int)
-    -> c_int;
+    fn espeak_Initialize(
+        output: c_int,
+        buflength: c_int,
+        path: *const c_char,
+        options: c_int,
+    ) -> c_int;
     fn espeak_SetVoiceByName(name: *const c_char) -> c_int;
     fn espeak_TextToPhonemes(
         textptr: *mut *const c_void,

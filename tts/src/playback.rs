@@ -21,12 +21,11 @@ pub fn play(_pcm: &[i16], _sample_rate: u32) -> Result<(), TtsError> {
 pub fn play(pcm: &[i16], sample_rate: u32) -> Result<(), TtsError> {
     use rodio::buffer::SamplesBuffer;
     let err = |e: &dyn std::fmt::Display| TtsError::Playback(format!("sound device: {e}"));
-    let sink_handle =
-        rodio::OutputStreamBuilder::open_default_stream().map_err(|e| err(&e))?;
-    let player = rodio::Sink::connect_new(sink_handle.mixer());
+    let sink = rodio::DeviceSinkBuilder::open_default_sink().map_err(|e| err(&e))?;
+    let player = rodio::Player::connect_new(sink.mixer());
     let samples: Vec<f32> = pcm.iter().map(|&s| s as f32 / 32768.0).collect();
-    let channels = std::num::NonZero::new(1u16).ok_or_else(|| err(&"channels"))?;
-    let rate = std::num::NonZero::new(sample_rate).ok_or_else(|| err(&"sample rate 0"))?;
+    let channels = rodio::ChannelCount::new(1).ok_or_else(|| err(&"channels"))?;
+    let rate = rodio::SampleRate::new(sample_rate).ok_or_else(|| err(&"sample rate 0"))?;
     player.append(SamplesBuffer::new(channels, rate, samples));
     player.sleep_until_end();
     Ok(())

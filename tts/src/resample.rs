@@ -32,7 +32,7 @@ impl Resamplers {
         if to == self.from || clip.is_empty() {
             return Ok(clip.to_vec());
         }
-        if to < 4000 || to > 192_000 {
+        if !(4000..=192_000).contains(&to) {
             return Err(TtsError::Resample(format!("unsupported rate {to}")));
         }
         let r = match self.by_rate.entry(to) {

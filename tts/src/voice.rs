@@ -165,7 +165,10 @@ impl Voice {
                 b.with_optimization_level(GraphOptimizationLevel::Level3)
                     .map_err(ort::Error::from)
             })
-            .and_then(|b| b.with_intra_threads(intra_threads.max(1)).map_err(ort::Error::from))
+            .and_then(|b| {
+                b.with_intra_threads(intra_threads.max(1))
+                    .map_err(ort::Error::from)
+            })
             .and_then(|b| b.with_inter_threads(1).map_err(ort::Error::from))
             .and_then(|mut b| b.commit_from_file(&spec.model))
             .map_err(|e| TtsError::Ort(format!("loading {}: {e}", spec.model.display())))?;
@@ -289,7 +292,10 @@ mod tests {
     fn missing_voice_names_file_and_fetch() {
         let e = VoiceSpec::load(Path::new("/nonexistent/v.onnx")).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("/nonexistent/v.onnx") && msg.contains("make models"), "{msg}");
+        assert!(
+            msg.contains("/nonexistent/v.onnx") && msg.contains("make models"),
+            "{msg}"
+        );
     }
 
     #[test]

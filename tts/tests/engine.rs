@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ivr_tts::{
-    OrtEnvironment, SynthOptions, TtsConfig, TtsEngine, TtsError, TtsEvent, ORT_LIB, ort_environment,
+    ORT_LIB, OrtEnvironment, SynthOptions, TtsConfig, TtsEngine, TtsError, TtsEvent,
+    ort_environment,
 };
 
 fn models_dir() -> PathBuf {
@@ -67,7 +68,11 @@ fn streams_clauses_at_phone_rate() {
             TtsEvent::Failed(e) => panic!("{e}"),
         }
     };
-    assert!(chunks.len() >= 3, "expected clause streaming, got {} chunks", chunks.len());
+    assert!(
+        chunks.len() >= 3,
+        "expected clause streaming, got {} chunks",
+        chunks.len()
+    );
     assert!(chunks.iter().all(|c| c.sample_rate == 8000));
     let pcm: Vec<i16> = chunks.iter().flat_map(|c| c.pcm.clone()).collect();
     let secs = pcm.len() as f64 / 8000.0;
@@ -152,7 +157,10 @@ fn bounded_queue_refuses_when_full() {
             Err(other) => panic!("{other}"),
         }
     }
-    assert!(busy, "a queue of 1 with one busy worker must refuse the third request");
+    assert!(
+        busy,
+        "a queue of 1 with one busy worker must refuse the third request"
+    );
     for s in &streams {
         s.cancel.cancel();
     }
@@ -169,14 +177,19 @@ fn prompt_cache_hit_is_identical_and_synthesis_free() {
         assert_eq!((r.already_cached, r.synthesized), (0, 2));
         let again = e.prewarm(&prompts, None).unwrap();
         assert_eq!((again.already_cached, again.synthesized), (2, 0));
-        e.cached_prompt(prompts[0], None).expect("prewarmed prompt cached")
+        e.cached_prompt(prompts[0], None)
+            .expect("prewarmed prompt cached")
     };
     // a new engine (new process in real life) finds it on disk, without synthesizing
     let e2 = engine(&config(1, 4, dir.to_str().unwrap()));
     let before = e2.stats().clauses_synthesized;
     let hit = e2.prompt(prompts[0], None).unwrap();
     assert_eq!(&*hit, &*first, "cache hit must be the identical audio");
-    assert_eq!(e2.stats().clauses_synthesized, before, "a hit must not synthesize");
+    assert_eq!(
+        e2.stats().clauses_synthesized,
+        before,
+        "a hit must not synthesize"
+    );
     assert!(e2.stats().cache_hits >= 1);
     // a different speaking rate is a different prompt
     assert!(e2.cached_prompt(prompts[0], Some(0.8)).is_none());
@@ -201,11 +214,17 @@ fn bad_input_never_crashes() {
         "a",
         "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ",
     ] {
-        let r = e.synthesize(text, SynthOptions::default()).unwrap().collect_blocking();
+        let r = e
+            .synthesize(text, SynthOptions::default())
+            .unwrap()
+            .collect_blocking();
         let (pcm, st) = r.unwrap_or_else(|err| panic!("{text:?}: {err}"));
         assert!(!st.cancelled);
         if text.trim().is_empty() || text.starts_with('😀') || text.starts_with('П') {
-            assert!(pcm.is_empty() || rms(&pcm) < 1.0, "{text:?} should be skipped");
+            assert!(
+                pcm.is_empty() || rms(&pcm) < 1.0,
+                "{text:?} should be skipped"
+            );
         }
     }
     let (pause, _) = e
@@ -222,7 +241,11 @@ fn bad_input_never_crashes() {
         match ev {
             TtsEvent::Audio(c) => {
                 n += 1;
-                assert!(c.pcm.len() < 8000 * 20, "one chunk of {} s", c.pcm.len() / 8000);
+                assert!(
+                    c.pcm.len() < 8000 * 20,
+                    "one chunk of {} s",
+                    c.pcm.len() / 8000
+                );
             }
             TtsEvent::Done(_) => break,
             TtsEvent::Failed(err) => panic!("{err}"),
@@ -241,7 +264,10 @@ fn missing_voice_names_the_file() {
         Ok(_) => panic!("loaded a missing voice"),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains("piper/nope.onnx") && err.contains("make models"), "{err}");
+    assert!(
+        err.contains("piper/nope.onnx") && err.contains("make models"),
+        "{err}"
+    );
     // the ort environment is shared and idempotent
     let _ = ort_environment(Path::new("/ignored/after/first/init")).unwrap();
 }
