@@ -106,7 +106,6 @@ const STOP: &[&str] = &[
     "really",
     "actually",
     "still",
-    "again",
 ];
 
 /// Light stemming so "tracking", "tracked", "tracks" meet "track".
@@ -233,6 +232,8 @@ pub struct IntentMatcher {
     entries: Vec<Entry>,
     idf: HashMap<String, f32>,
     default_idf: f32,
+    /// Every (stemmed) word of every example and single-word keyword.
+    vocab: HashSet<String>,
 }
 
 impl IntentMatcher {
@@ -267,23 +268,61 @@ impl IntentMatcher {
             .map(|(t, d)| (t, (1.0 + n / d as f32).ln()))
             .collect();
         let default_idf = (1.0 + n).ln() * 0.5;
+        let vocab: HashSet<String> = entries
+            .iter()
+            .flat_map(|e| {
+                e.examples
+                    .iter()
+                    .flat_map(|x| x.tokens.iter())
+                    .chain(e.keywords.iter().filter(|k| !k.contains(' ')))
+            })
+            .cloned()
+            .collect();
         IntentMatcher {
             entries,
             idf,
             default_idf,
+            vocab,
         }
+    }
+
+    /// Similarity of an utterance word `u` to a flow word `c`. An utterance word that is
+    /// itself one of the flow's words was heard as that word: it does not also fuzzily
+    /// stand for a different flow word ("track" is not a mishearing of "cracked"), except
+    /// for a shared stem ("deliver" / "delivery"). Unknown words ("powerful", "trekking",
+    /// "truck") stay fuzzy: those are the ASR's mishearings.
+    fn sim(&self, u: &str, c: &str) -> f32 {
+        if u == c {
+            return 1.0;
+        }
+        if self.vocab.contains(u) {
+            let (short, long) = if u.len() <= c.len() { (u, c) } else { (c, u) };
+            if short.len() < 4 || !long.starts_with(short) {
+                return 0.0;
+            }
+        }
+        token_sim(u, c)
     }
 
     fn weight(&self, t: &str) -> f32 {
         self.idf.get(t).copied().unwrap_or(self.default_idf)
     }
 
-    /// Best similarity of `t` to any token (or adjacent pair, joined) of `cands`.
-    fn best_sim(t: &str, cands: &[String], joined: &[String]) -> f32 {
-        cands
-            .iter()
+    /// Best similarity of the example word `t` to any utterance word (or adjacent pair,
+    /// joined).
+    fn recall_sim(&self, t: &str, utt: &[String], joined: &[String]) -> f32 {
+        utt.iter()
             .chain(joined.iter())
-            .map(|c| token_sim(t, c))
+            .map(|u| self.sim(u, t))
+            .fold(0.0, f32::max)
+    }
+
+    /// Best similarity of the utterance word `u` to any example word (or adjacent pair,
+    /// joined).
+    fn precision_sim(&self, u: &str, ex: &[String], ex_joined: &[String]) -> f32 {
+        ex.iter()
+            .chain(ex_joined.iter())
+            .map(|c| self.sim(u, c))
             .fold(0.0, f32::max)
     }
 
@@ -302,7 +341,7 @@ impl IntentMatcher {
         let (mut rn, mut rd) = (0.0, 0.0);
         for t in &ex.tokens {
             let w = self.weight(t);
-            rn += w * Self::best_sim(t, utt, joined);
+            rn += w * self.recall_sim(t, utt, joined);
             rd += w;
         }
         let (mut pn, mut pd) = (0.0, 0.0);
@@ -313,7 +352,7 @@ impl IntentMatcher {
             } else {
                 self.default_idf * 0.5
             };
-            pn += w * Self::best_sim(t, &ex.tokens, &ex_joined);
+            pn += w * self.precision_sim(t, &ex.tokens, &ex_joined);
             pd += w;
         }
         let recall = if rd > 0.0 { rn / rd } else { 0.0 };
@@ -352,7 +391,7 @@ impl IntentMatcher {
                         } else {
                             utt.iter()
                                 .chain(joined.iter())
-                                .any(|u| token_sim(k, u) >= 0.8)
+                                .any(|u| self.sim(u, k) >= 0.8)
                         }
                     })
                     .count();
@@ -428,6 +467,45 @@ mod tests {
             Decision::NoMatch
         );
         assert_eq!(m.decide("", None, th), Decision::NoMatch);
+    }
+
+    #[test]
+    fn a_heard_flow_word_is_not_a_mishearing_of_another() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let m = IntentMatcher::new(&[
+            (
+                "track_parcel".into(),
+                s(&["track my parcel", "where is my parcel"]),
+                s(&["track", "tracking"]),
+            ),
+            (
+                "report_damage".into(),
+                s(&["my parcel is damaged", "the screen is cracked"]),
+                s(&["damaged", "cracked", "broken"]),
+            ),
+        ]);
+        let th = Thresholds::default();
+        // Whisper's "parcel" -> "powerful": "track" alone must route, with nothing
+        // competing ("track" is not a fuzzy "cracked").
+        for utt in [
+            "I'd like to track my powerful",
+            "Track my pastel.",
+            "trekking my parcel",
+        ] {
+            let ranked = m.rank(utt, None);
+            assert!(
+                matches!(m.decide(utt, None, th), Decision::Accept(ref s) if s.intent == "track_parcel"),
+                "{utt}: {ranked:?}"
+            );
+            assert!(ranked[1].score + 0.3 < ranked[0].score, "{utt}: {ranked:?}");
+        }
+        assert!(
+            matches!(m.decide("my tv screen is cracked", None, th), Decision::Accept(s) if s.intent == "report_damage")
+        );
+        // Unknown words still match fuzzily; shared stems still match.
+        assert!(m.sim("truck", "track") >= 0.8);
+        assert_eq!(m.sim("track", "crack"), 0.0);
+        assert!(m.sim("parcel", "parcels") >= 0.8);
     }
 
     #[test]
