@@ -1,6 +1,7 @@
 //! RFC 4733 telephone events: receive (de-duplicated by timestamp) and send.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::MediaError;
 
@@ -68,11 +69,16 @@ pub struct DtmfDigit {
 
 /// De-duplicates RFC 4733 packets: one digit per (event timestamp, event code), whether
 /// or not the marker bit was set, whichever packet (start, update, end) arrives first.
+/// A packet of an event not heard for `EVENT_GAP` starts a new key press even with the
+/// same timestamp: replayed captures (and some gateways) reuse timestamps.
 #[derive(Debug, Default)]
 pub struct DtmfReceiver {
-    /// Recently reported (timestamp, event): enough to absorb retransmitted end packets.
-    seen: VecDeque<(u32, u8)>,
+    /// Recently reported (timestamp, event, last packet of it): absorbs retransmitted ends.
+    seen: VecDeque<(u32, u8, Instant)>,
 }
+
+/// Longer than any event's updates and its three end packets are apart (RFC 4733 §2.5.1.4).
+const EVENT_GAP: Duration = Duration::from_millis(1000);
 
 impl DtmfReceiver {
     pub fn new() -> Self {
@@ -85,22 +91,22 @@ impl DtmfReceiver {
         ssrc: u32,
         timestamp: u32,
         payload: &[u8],
+        now: Instant,
     ) -> Result<Option<DtmfDigit>, MediaError> {
         let ev = TelephoneEvent::parse(payload)?;
         let Some(digit) = event_to_digit(ev.event) else {
             return Ok(None); // flash-hook and tones: not digits
         };
-        if self
-            .seen
-            .iter()
-            .any(|&(ts, e)| ts == timestamp && e == ev.event)
-        {
+        if let Some(entry) = self.seen.iter_mut().find(|(ts, e, last)| {
+            *ts == timestamp && *e == ev.event && now.saturating_duration_since(*last) < EVENT_GAP
+        }) {
+            entry.2 = now;
             return Ok(None);
         }
         if self.seen.len() >= 16 {
             self.seen.pop_front();
         }
-        self.seen.push_back((timestamp, ev.event));
+        self.seen.push_back((timestamp, ev.event, now));
         Ok(Some(DtmfDigit {
             digit,
             timestamp,
@@ -176,6 +182,7 @@ mod tests {
     #[test]
     fn dedupe_by_timestamp_without_marker() {
         let mut rx = DtmfReceiver::new();
+        let t0 = Instant::now();
         let p = |end: bool, dur: u16| {
             TelephoneEvent {
                 event: 5,
@@ -187,18 +194,30 @@ mod tests {
         };
         // first packet lost (no marker seen): still reported exactly once
         assert_eq!(
-            rx.on_packet(1, 1000, &p(false, 320))
+            rx.on_packet(1, 1000, &p(false, 320), t0)
                 .unwrap()
                 .map(|d| d.digit),
             Some('5')
         );
-        assert_eq!(rx.on_packet(1, 1000, &p(false, 480)).unwrap(), None);
+        assert_eq!(rx.on_packet(1, 1000, &p(false, 480), t0).unwrap(), None);
         for _ in 0..3 {
-            assert_eq!(rx.on_packet(1, 1000, &p(true, 800)).unwrap(), None);
+            assert_eq!(rx.on_packet(1, 1000, &p(true, 800), t0).unwrap(), None);
         }
         // same digit pressed again: new timestamp
-        assert!(rx.on_packet(1, 3000, &p(true, 800)).unwrap().is_some());
-        assert!(rx.on_packet(1, 3000, &[1, 2]).is_err());
+        assert!(rx.on_packet(1, 3000, &p(true, 800), t0).unwrap().is_some());
+        assert!(rx.on_packet(1, 3000, &[1, 2], t0).is_err());
+        // a replayed capture reuses the timestamp for a later press: new after a pause
+        let later = t0 + Duration::from_secs(3);
+        assert!(
+            rx.on_packet(1, 1000, &p(false, 320), later)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            rx.on_packet(1, 1000, &p(true, 800), later + Duration::from_millis(60))
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -218,7 +218,10 @@ impl RtpSession {
             if self.source.as_ref().is_some_and(|s| s.ssrc == pkt.ssrc) {
                 self.account(&pkt, data.len(), now, false);
             }
-            return match self.dtmf.on_packet(pkt.ssrc, pkt.timestamp, pkt.payload) {
+            return match self
+                .dtmf
+                .on_packet(pkt.ssrc, pkt.timestamp, pkt.payload, now)
+            {
                 Ok(Some(d)) => Inbound::Dtmf(d),
                 Ok(None) => Inbound::Ignored(IgnoreReason::DtmfRepeat),
                 Err(e) => {
