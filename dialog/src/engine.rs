@@ -828,43 +828,29 @@ impl Dialog {
         let flow = Arc::clone(&self.flow);
         let th = flow.settings.thresholds;
 
-        // A pending clarify question: yes/no, or a fresh request.
+        // A pending clarify question: yes/no, an implicit yes, or a fresh request.
         if let Some((intent, score, original)) = self.clarify.clone() {
-            match slots::yes_no(text) {
+            self.clarify = None;
+            match self.clarify_answer(&intent, text) {
                 Some(true) => {
-                    self.clarify = None;
-                    self.accept_intent(&intent, score, &original, now, out);
+                    // The answer may carry the slot too ("1 2 3 4 5 6 7 8", "yes, tomorrow").
+                    self.accept_intent_from(&intent, score, &[&original, text], now, out);
                     return;
                 }
-                Some(false)
-                    if flow
-                        .matcher
-                        .rank(text, None)
-                        .first()
-                        .is_none_or(|s| s.score < th.accept) =>
-                {
-                    self.clarify = None;
+                Some(false) => {
                     self.last_says.clear();
                     self.say(MSG_CLARIFY_NO, true, now, out);
                     self.listen(out);
                     return;
                 }
-                _ => self.clarify = None,
+                None => {} // a fresh request: route it below
             }
         }
 
         let node = &flow.nodes[self.node];
         match &node.kind {
-            NodeKind::Menu {
-                intents, yes, no, ..
-            } => {
-                let mut allowed: Vec<String> = intents.clone();
-                allowed.extend(
-                    flow.intents
-                        .iter()
-                        .filter(|i| is_global(&i.name))
-                        .map(|i| i.name.clone()),
-                );
+            NodeKind::Menu { yes, no, .. } => {
+                let allowed = self.menu_intents();
                 let decision = flow.matcher.decide(text, Some(&allowed), th);
                 let decision = match decision {
                     Decision::Accept(s) => Decision::Accept(s),
@@ -965,6 +951,67 @@ impl Dialog {
         }
     }
 
+    /// The intents a menu node routes to, plus the global commands.
+    fn menu_intents(&self) -> Vec<String> {
+        let mut allowed = match &self.node().kind {
+            NodeKind::Menu { intents, .. } => intents.clone(),
+            _ => Vec::new(),
+        };
+        allowed.extend(
+            self.flow
+                .intents
+                .iter()
+                .filter(|i| is_global(&i.name))
+                .map(|i| i.name.clone()),
+        );
+        allowed
+    }
+
+    /// How `text` answers "Do you want to <intent>?": `Some(true)` yes, `Some(false)` no,
+    /// `None` neither (a different request, or noise).
+    ///
+    /// Callers often don't answer the question but carry on with the task: a tracking
+    /// number, a delivery date, or the request again in other words. Anything that fills
+    /// one of the intent's slots, or that the matcher reads as the same intent, is a yes.
+    fn clarify_answer(&self, intent: &str, text: &str) -> Option<bool> {
+        let flow = &self.flow;
+        let th = flow.settings.thresholds;
+        let allowed = self.menu_intents();
+        match slots::yes_no(text) {
+            Some(true) => return Some(true),
+            // "No, I want to report damage": a no with a clear request is that request.
+            Some(false) => {
+                return match flow.matcher.decide(text, Some(&allowed), th) {
+                    Decision::Accept(_) => None,
+                    _ => Some(false),
+                };
+            }
+            None => {}
+        }
+        if let Some(def) = flow.intent(intent) {
+            for s in &def.fills {
+                let Some(d) = flow.slots.get(s) else { continue };
+                let fills = match &d.kind {
+                    SlotKind::FreeText | SlotKind::YesNo => false,
+                    // Digits, even too few (the endpointer may cut a long number short):
+                    // the caller is answering with a number, the intent will ask again.
+                    SlotKind::Digits { .. } => slots::lenient_digits(text).is_some(),
+                    SlotKind::Date { .. } => {
+                        !negated(text) && slots::parse(&d.kind, text, self.today).is_some()
+                    }
+                    k => slots::parse(k, text, self.today).is_some(),
+                };
+                if fills {
+                    return Some(true);
+                }
+            }
+        }
+        match flow.matcher.decide(text, Some(&allowed), th) {
+            Decision::Accept(s) | Decision::Clarify(s) if s.intent == intent => Some(true),
+            _ => None,
+        }
+    }
+
     /// Global commands inside slot filling: only when clearly meant.
     fn try_global(&mut self, text: &str, now: Instant, out: &mut Vec<Action>) -> bool {
         let globals: Vec<String> = self
@@ -1045,6 +1092,19 @@ impl Dialog {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        self.accept_intent_from(name, confidence, &[text], now, out);
+    }
+
+    /// Accept `name`, filling its slots from `texts` (later texts win: the request, then
+    /// the answer to a clarify question).
+    fn accept_intent_from(
+        &mut self,
+        name: &str,
+        confidence: f32,
+        texts: &[&str],
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         if is_global(name) {
             self.run_global(name, confidence, now, out);
             return;
@@ -1061,14 +1121,16 @@ impl Dialog {
             offset_ms: self.ms(now),
         });
         // Slots given along with the request ("track parcel 1234 5678").
-        for s in &def.fills {
-            if let Some(d) = flow.slots.get(s)
-                && !matches!(d.kind, SlotKind::FreeText | SlotKind::YesNo)
-                // "I won't be home tomorrow" names the day the caller does NOT want.
-                && !(matches!(d.kind, SlotKind::Date { .. }) && negated(text))
-                && let Some(v) = slots::parse(&d.kind, text, self.today)
-            {
-                self.slots.insert(s.clone(), v);
+        for text in texts {
+            for s in &def.fills {
+                if let Some(d) = flow.slots.get(s)
+                    && !matches!(d.kind, SlotKind::FreeText | SlotKind::YesNo)
+                    // "I won't be home tomorrow" names the day the caller does NOT want.
+                    && !(matches!(d.kind, SlotKind::Date { .. }) && negated(text))
+                    && let Some(v) = slots::parse(&d.kind, text, self.today)
+                {
+                    self.slots.insert(s.clone(), v);
+                }
             }
         }
         match def.goto {

@@ -244,7 +244,28 @@ const YES: &[&str] = &[
     "sounds good",
     "alright",
     "all right",
+    // Forms Whisper writes for short answers ("Yeah.", "Mm-hmm.", "Yeah, sure thing.").
+    "yeh",
+    "yes sir",
+    "yessir",
+    "mm hmm",
+    "mmhmm",
+    "mhmm",
+    "uhhuh",
+    "aye",
+    "sure thing",
+    "you got it",
+    "go for it",
+    "i think so",
+    "thats correct",
+    "that is correct",
+    "thats the one",
+    "that is the one",
+    "spot on",
+    "totally",
 ];
+/// Yes-phrases that contain a negation word ("Sure, why not.").
+const YES_DESPITE_NEGATION: &[&str] = &["why not", "dont mind", "do not mind", "no doubt"];
 const NO: &[&str] = &[
     "no",
     "nope",
@@ -276,6 +297,15 @@ pub fn yes_no(text: &str) -> Option<bool> {
     let norm = for_matching(text);
     if norm.is_empty() {
         return None;
+    }
+    if YES_DESPITE_NEGATION
+        .iter()
+        .any(|p| contains_phrase(&norm, p))
+        && !["no", "not"]
+            .iter()
+            .any(|w| norm.starts_with(&format!("{w} ")))
+    {
+        return Some(true);
     }
     if NO.iter().any(|p| contains_phrase(&norm, p)) {
         return Some(false);
@@ -673,6 +703,66 @@ mod tests {
         ] {
             assert_eq!(yes_no(y), Some(true), "{y}");
         }
+        // As Whisper writes short answers: capitals, punctuation, hyphens, fillers.
+        for y in [
+            "Yes.",
+            "Yes!",
+            "YES",
+            "Yes?",
+            "Yes, please.",
+            "Yeah.",
+            "Yeah, yeah.",
+            "Yeah, that's right.",
+            "Yep!",
+            "Yup.",
+            "Sure.",
+            "Sure thing.",
+            "Sure, why not.",
+            "That's right.",
+            "That's correct.",
+            "Correct.",
+            "Right.",
+            "Absolutely.",
+            "Of course.",
+            "Exactly.",
+            "Uh-huh.",
+            "Mm-hmm.",
+            "Mhm.",
+            "Okay.",
+            "OK.",
+            "All right.",
+            "Alright.",
+            "Yes, it is.",
+            "Yes, I do.",
+            "Yes, thank you.",
+            "I think so.",
+            "You got it.",
+            "Um, yes.",
+            "Yes sir.",
+        ] {
+            assert_eq!(yes_no(y), Some(true), "{y}");
+        }
+        for n in [
+            "No.",
+            "No!",
+            "NO",
+            "No, thank you.",
+            "No thanks.",
+            "Nope.",
+            "Nah.",
+            "Not really.",
+            "I don't think so.",
+            "That's wrong.",
+            "Incorrect.",
+            "That's not it.",
+            "No, that's not right.",
+            "Absolutely not.",
+            "Of course not.",
+            "No, why not ask again",
+            "Please don't.",
+        ] {
+            assert_eq!(yes_no(n), Some(false), "{n}");
+        }
         for n in [
             "no",
             "Nope.",
@@ -684,6 +774,8 @@ mod tests {
             assert_eq!(yes_no(n), Some(false), "{n}");
         }
         assert_eq!(yes_no("banana"), None);
+        assert_eq!(yes_no("can you repeat that please"), None);
+        assert_eq!(yes_no("1, 2, 3, 4, 5, 6, 7, 8."), None);
         assert_eq!(yes_no(""), None);
     }
 

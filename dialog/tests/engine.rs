@@ -337,3 +337,89 @@ fn invalid_flows_report_file_line_col() {
 fn demo_flow_source_is_valid() {
     Flow::from_toml(DEMO_FLOW, "parcel.toml").unwrap();
 }
+
+/// The live-call case: "track my parcel" misheard, the bot asks "Do you want to track a
+/// parcel?", and the caller, not listening, carries on with the tracking number.
+#[test]
+fn clarify_answered_with_the_slot_or_the_request_again_is_a_yes() {
+    const UNSURE: &str = "I'd like to check my powerful";
+    let ask = |d: &mut Dialog, t: Instant| {
+        d.start(t);
+        let a = d.handle(speech(UNSURE), t);
+        assert!(says(&a).contains("Do you want to track a parcel?"), "{a:?}");
+        assert!(matches!(a.last(), Some(Action::Listen(e)) if e.expect == Expect::YesNo));
+    };
+
+    // The number itself: go on with track_parcel, keep the number, confirm it.
+    let (mut d, t) = dialog();
+    ask(&mut d, t);
+    let a = d.handle(speech("1, 2, 3, 4, 5, 6, 7, 8."), t);
+    assert_eq!(d.current_node(), "track_confirm", "{a:?}");
+    assert_eq!(d.current_intent().map(|(i, _)| i), Some("track_parcel"));
+    assert_eq!(d.slots()["tracking_number"], "12345678");
+    assert!(says(&a).contains("I have 1 2 3 4 5 6 7 8"), "{a:?}");
+
+    // Part of a number (the endpointer cut it): still a yes; the number is asked again.
+    let (mut d, t) = dialog();
+    ask(&mut d, t);
+    d.handle(speech("one two three"), t);
+    assert_eq!(d.current_node(), "track_number");
+    assert!(!d.slots().contains_key("tracking_number"));
+
+    // The request again, in other words.
+    let (mut d, t) = dialog();
+    ask(&mut d, t);
+    d.handle(speech("I want to track my parcel."), t);
+    assert_eq!(d.current_node(), "track_number");
+
+    // Yes as Whisper writes it, with the number in the same breath.
+    for yes in [
+        "Yeah.",
+        "Yep!",
+        "Sure thing.",
+        "That's right.",
+        "Correct.",
+        "Mm-hmm.",
+    ] {
+        let (mut d, t) = dialog();
+        ask(&mut d, t);
+        d.handle(speech(yes), t);
+        assert_eq!(d.current_node(), "track_number", "{yes}");
+    }
+    let (mut d, t) = dialog();
+    ask(&mut d, t);
+    d.handle(speech("Yes, it's 8 7 6 5 4 3 2 1."), t);
+    assert_eq!(d.current_node(), "track_confirm");
+    assert_eq!(d.slots()["tracking_number"], "87654321");
+
+    // No: back to the open question. A different clear request: that request.
+    let (mut d, t) = dialog();
+    ask(&mut d, t);
+    let a = d.handle(speech("No."), t);
+    assert_eq!(d.current_node(), "greeting");
+    assert!(says(&a).contains("What can I help you with?"), "{a:?}");
+    let (mut d, t) = dialog();
+    ask(&mut d, t);
+    d.handle(speech("No, I want to reschedule my delivery"), t);
+    assert_eq!(d.current_node(), "resched_number");
+    let (mut d, t) = dialog();
+    ask(&mut d, t);
+    d.handle(speech("what are your opening hours"), t);
+    assert_eq!(d.current_intent().map(|(i, _)| i), Some("opening_hours"));
+
+    // A date answers "Do you want to change your delivery date?" and is kept.
+    let (mut d, t) = dialog();
+    d.start(t);
+    let a = d.handle(speech("change my powerful"), t);
+    assert!(
+        says(&a).contains("Do you want to change your delivery date?"),
+        "{a:?}"
+    );
+    d.handle(speech("Tomorrow."), t);
+    assert_eq!(
+        d.current_intent().map(|(i, _)| i),
+        Some("reschedule_delivery")
+    );
+    assert_eq!(d.slots()["delivery_date"], "2026-05-07");
+    assert_eq!(d.current_node(), "resched_number");
+}
