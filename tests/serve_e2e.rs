@@ -62,3 +62,19 @@ fn baresip_tracks_a_parcel_by_voice() {
         );
     }
 }
+
+/// Keypad only: SIPp plays RFC 4733 digits (its own dtmf_2833_*.pcap captures).
+#[test]
+fn sipp_keypad_only_tracks_a_parcel() {
+    let server = Server::start("e2e-keypad", &[]);
+    let (ok, log) = sipp_call("uac_keypad_track.xml", &server.sip, 60);
+    assert!(ok, "SIPp call failed:\n{log}");
+    let calls = server.wait_calls(1, Duration::from_secs(10));
+    assert_eq!(calls.len(), 1, "no call record");
+    let call = &calls[0];
+    let transcript = std::fs::read_to_string(call["transcript_path"].as_str().unwrap_or_default()).unwrap_or_default();
+    let ctx = format!("record: {call:#}\ntranscript:\n{transcript}");
+    assert_eq!(call["slots"]["tracking_number"], "87654321", "{ctx}");
+    assert!(transcript.contains("out for delivery"), "the status was not read out\n{ctx}");
+    assert_eq!(call["outcome"], "contained", "{ctx}");
+}

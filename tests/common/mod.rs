@@ -324,3 +324,26 @@ pub fn transcribe_long(dir: &Path, wav: &Path) -> String {
     }
     text
 }
+
+/// Run one SIPp caller scenario from `fixtures/sipp/` against `target` (blocking).
+/// Returns whether SIPp counted the call successful, and its error log.
+pub fn sipp_call(scenario: &str, target: &str, timeout_s: u32) -> (bool, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sipp").join(scenario);
+    assert!(path.is_file(), "missing SIPp scenario {}", path.display());
+    let media_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = temp_dir("sipp");
+    let err = dir.join("errors.log");
+    let out = Command::new("sipp")
+        .arg(target)
+        .arg("-sf")
+        .arg(&path)
+        .args(["-i", "127.0.0.1", "-p", "0", "-mp", &media_port.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+        .arg("-error_file")
+        .arg(&err)
+        .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("sipp runs (Debian package sip-tester)");
+    let log = std::fs::read_to_string(&err).unwrap_or_default() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), log)
+}
