@@ -9,6 +9,7 @@ mod http;
 mod logging;
 mod paths;
 mod records;
+mod replay;
 mod serve;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ enum Command {
     Tts(cmd::tts::TtsCommand),
     #[command(flatten)]
     Dialog(cmd::dialog::DialogCommand),
+    #[command(flatten)]
+    Replay(cmd::replay::ReplayCommand),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Asr(c) => cmd::asr::run(c, &cfg),
         Command::Tts(c) => cmd::tts::run(c, &cfg),
         Command::Dialog(c) => cmd::dialog::run(c, &cfg),
+        Command::Replay(c) => cmd::replay::run(c, &cfg),
     };
     match result {
         Ok(code) => code,

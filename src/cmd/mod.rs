@@ -6,4 +6,5 @@ pub mod config;
 pub mod dialog;
 pub mod media;
 pub mod models;
+pub mod replay;
 pub mod tts;
