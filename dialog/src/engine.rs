@@ -98,7 +98,11 @@ pub enum Expect {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Expectation {
     pub expect: Expect,
-    /// Words the ASR may bias towards (e.g. as an initial prompt).
+    /// What the ASR may bias towards, written to work as Whisper's initial prompt (joined
+    /// with ", " if there are several; the engine gives one phrase): "track my parcel,
+    /// reschedule my delivery, report damage, opening hours, agent." for a menu, "Tracking
+    /// number: 4 0 7 1 9 3 5 2." for a digit slot, "Yes or no." for a question. Short: prompt
+    /// tokens cost decode time.
     pub hints: Vec<String>,
     /// Most DTMF keys that make a complete answer (0 = keypad not used except 0 and *).
     pub dtmf_max_digits: usize,
@@ -529,37 +533,54 @@ impl Dialog {
 
     fn expectation(&self) -> Expectation {
         let node = self.node();
-        let mut hints = node.hints.clone();
-        let (expect, dtmf_max_digits) = match &node.kind {
+        // "Yes or no.", not "yes, no": Whisper tiny.en continues a list-shaped prompt, and
+        // a plain "yes" came out as "yes, no," (a no) on a telephone-band test clip.
+        let yes_no = || vec!["Yes or no.".to_string()];
+        let (expect, hints, dtmf_max_digits) = match &node.kind {
             NodeKind::Ask { slot, .. } => {
                 let def = self.flow.slots.get(slot);
+                let mut hints = node.hints.clone();
                 if let Some(d) = def {
-                    hints.extend(d.hints.iter().cloned());
+                    for h in &d.hints {
+                        if !hints.contains(h) {
+                            hints.push(h.clone());
+                        }
+                    }
                 }
                 match def.map(|d| &d.kind) {
-                    Some(SlotKind::YesNo) => (Expect::YesNo, 1),
+                    Some(SlotKind::YesNo) => (Expect::YesNo, yes_no(), 1),
                     Some(SlotKind::Digits { min, max }) => (
                         Expect::Digits {
                             min: *min,
                             max: *max,
                         },
+                        vec![digits_hint(
+                            hints.first().map_or(slot.as_str(), |h| h),
+                            *max,
+                        )],
                         *max,
                     ),
-                    Some(SlotKind::Date { .. }) => (Expect::Date, 0),
-                    Some(SlotKind::Time) => (Expect::Time, 0),
-                    Some(SlotKind::Amount) => (Expect::Amount, 0),
-                    Some(SlotKind::Choice(opts)) => (
-                        Expect::Choice {
-                            options: opts.iter().map(|(n, _)| n.clone()).collect(),
-                        },
-                        1,
-                    ),
-                    Some(SlotKind::FreeText) | None => (Expect::FreeText, 0),
+                    Some(SlotKind::Date { .. }) => {
+                        if hints.is_empty() {
+                            hints.push("Tomorrow, next Monday, or the 15th".into());
+                        }
+                        (Expect::Date, phrase(&hints), 0)
+                    }
+                    Some(SlotKind::Time) => (Expect::Time, phrase(&hints), 0),
+                    Some(SlotKind::Amount) => (Expect::Amount, phrase(&hints), 0),
+                    Some(SlotKind::Choice(opts)) => {
+                        let options: Vec<String> = opts.iter().map(|(n, _)| n.clone()).collect();
+                        if hints.is_empty() {
+                            hints = options.clone();
+                        }
+                        (Expect::Choice { options }, phrase(&hints), 1)
+                    }
+                    Some(SlotKind::FreeText) | None => (Expect::FreeText, phrase(&hints), 0),
                 }
             }
-            _ if self.clarify.is_some() => (Expect::YesNo, 1),
-            NodeKind::Confirm { .. } => (Expect::YesNo, 1),
-            _ => (Expect::Intent, 1),
+            _ if self.clarify.is_some() => (Expect::YesNo, yes_no(), 1),
+            NodeKind::Confirm { .. } => (Expect::YesNo, yes_no(), 1),
+            _ => (Expect::Intent, phrase(&node.hints), 1),
         };
         Expectation {
             expect,
@@ -1346,6 +1367,41 @@ impl Dialog {
         }
         self.enter(*on_error, now, out);
     }
+}
+
+/// Hint words as one prompt phrase that ends like a finished sentence: "track my parcel,
+/// report damage, agent." Without the full stop Whisper tiny.en tended to continue the
+/// list ("I'd like to track my parcel, I'd like to track my parcel, ...").
+fn phrase(items: &[String]) -> Vec<String> {
+    let mut p = items
+        .iter()
+        .map(|h| h.trim())
+        .filter(|h| !h.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if p.is_empty() {
+        return Vec::new();
+    }
+    if !p.ends_with(['.', '?', '!']) {
+        p.push('.');
+    }
+    vec![p]
+}
+
+/// How a digit answer should look in Whisper's output: "Tracking number: 4 0 7 1 9 3 5 2."
+/// (spaced numerals, not words). The example digits are arbitrary on purpose: not a
+/// sequence a caller is likely to say, nor a parcel in the demo database, so a prompt the
+/// recogniser echoes on noise cannot pass for a real number.
+fn digits_hint(label: &str, max: usize) -> String {
+    const EXAMPLE: &str = "4071935268";
+    let label = label.replace('_', " ");
+    let mut label = label.trim().to_string();
+    if let Some(first) = label.get(..1) {
+        label = first.to_uppercase() + &label[1..];
+    }
+    let n = max.clamp(1, EXAMPLE.len());
+    let digits: Vec<&str> = (0..n).map(|i| &EXAMPLE[i..=i]).collect();
+    format!("{label}: {}.", digits.join(" "))
 }
 
 /// Lookup results become slots: `parcel.status`, `parcel.eta`, nested `a.b.c`.

@@ -115,6 +115,26 @@ pub const GLOBAL_INTENTS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// A menu's ASR hint words: each intent's first example, then "agent".
+fn menu_hints(
+    intents: &[String],
+    matcher_input: &[(String, Vec<String>, Vec<String>)],
+) -> Vec<String> {
+    let mut hints: Vec<String> = intents
+        .iter()
+        .filter_map(|name| {
+            matcher_input
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .and_then(|(_, ex, _)| ex.first())
+                .map(|e| e.trim().to_lowercase())
+        })
+        .filter(|e| !e.is_empty())
+        .collect();
+    hints.push("agent".into());
+    hints
+}
+
 pub fn is_global(name: &str) -> bool {
     GLOBAL_INTENTS.iter().any(|(n, _)| *n == name)
 }
@@ -1003,6 +1023,17 @@ impl Flow {
                 completes: r.completes,
                 hints: r.hints.clone(),
             });
+        }
+
+        // ASR hints for menus without their own: the key words of what the caller may ask
+        // for here ("track my parcel, reschedule my delivery, ..., agent"), which steer
+        // Whisper towards the domain words it otherwise mishears ("parcel" -> "powerful").
+        for node in &mut nodes {
+            if let NodeKind::Menu { intents: list, .. } = &node.kind
+                && node.hints.is_empty()
+            {
+                node.hints = menu_hints(list, &matcher_input);
+            }
         }
 
         let h = &raw.flow;

@@ -123,7 +123,11 @@ fn ask_expectation_carries_digit_length_and_hints() {
         .unwrap();
     assert_eq!(e.expect, Expect::Digits { min: 8, max: 8 });
     assert_eq!(e.dtmf_max_digits, 8);
-    assert!(e.hints.iter().any(|h| h == "tracking number"));
+    // The slot's hint word becomes the label of a spaced-digits example.
+    assert_eq!(
+        e.hints,
+        vec!["Tracking number: 4 0 7 1 9 3 5 2.".to_string()]
+    );
 }
 
 #[test]
@@ -422,4 +426,63 @@ fn clarify_answered_with_the_slot_or_the_request_again_is_a_yes() {
     );
     assert_eq!(d.slots()["delivery_date"], "2026-05-07");
     assert_eq!(d.current_node(), "resched_number");
+}
+
+fn listen_hints(a: &[Action]) -> (Expect, String) {
+    a.iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::Listen(e) => Some((e.expect.clone(), e.hints.join(", "))),
+            _ => None,
+        })
+        .expect("a Listen action")
+}
+
+/// The hints become Whisper's initial prompt: the menu's key words, a spaced-digits example
+/// for a number, "Yes or no." for questions; each one phrase ending in a full stop (a
+/// list-shaped prompt made Whisper tiny.en repeat itself, and "yes, no" turned a spoken
+/// "yes" into "yes, no,"). Short, since prompt tokens cost decode time.
+#[test]
+fn asr_hints_fit_what_the_bot_listens_for() {
+    let (mut d, t) = dialog();
+    let (e, h) = listen_hints(&d.start(t));
+    assert_eq!(e, Expect::Intent);
+    assert_eq!(
+        h,
+        "track my parcel, reschedule my delivery, report damage, opening hours, agent."
+    );
+
+    let (e, h) = listen_hints(&d.handle(speech("I'd like to check my powerful"), t));
+    assert_eq!((e, h.as_str()), (Expect::YesNo, "Yes or no."));
+
+    let (e, h) = listen_hints(&d.handle(speech("yes"), t));
+    assert_eq!(e, Expect::Digits { min: 8, max: 8 });
+    assert_eq!(h, "Tracking number: 4 0 7 1 9 3 5 2.");
+    // The example number is not one a caller is likely to say, nor a demo parcel.
+    assert_eq!(
+        ivr_dialog::normalize::digits_in(&h).as_deref(),
+        Some("40719352")
+    );
+    assert!(
+        ivr_dialog::integrations::DEMO_PARCELS
+            .iter()
+            .all(|(n, _, _)| *n != "40719352")
+    );
+
+    let (e, h) = listen_hints(&d.handle(speech("1 2 3 4 5 6 7 8"), t));
+    assert_eq!((e, h.as_str()), (Expect::YesNo, "Yes or no."));
+
+    // Reschedule: date slot.
+    let (mut d, t) = dialog();
+    d.start(t);
+    let (e, h) = listen_hints(&d.handle(speech("reschedule parcel 1 2 3 4 5 6 7 8"), t));
+    assert_eq!(e, Expect::Date);
+    assert_eq!(h, "Tomorrow, next Monday, or the 15th.");
+
+    // Every hint of the demo flow stays short.
+    let flow = Flow::demo();
+    for n in &flow.nodes {
+        let len: usize = n.hints.iter().map(|h| h.len() + 2).sum();
+        assert!(len <= 100, "node {}: hints too long: {:?}", n.name, n.hints);
+    }
 }
