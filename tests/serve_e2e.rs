@@ -72,9 +72,95 @@ fn sipp_keypad_only_tracks_a_parcel() {
     let calls = server.wait_calls(1, Duration::from_secs(10));
     assert_eq!(calls.len(), 1, "no call record");
     let call = &calls[0];
-    let transcript = std::fs::read_to_string(call["transcript_path"].as_str().unwrap_or_default()).unwrap_or_default();
+    let transcript = std::fs::read_to_string(call["transcript_path"].as_str().unwrap_or_default())
+        .unwrap_or_default();
     let ctx = format!("record: {call:#}\ntranscript:\n{transcript}");
     assert_eq!(call["slots"]["tracking_number"], "87654321", "{ctx}");
-    assert!(transcript.contains("out for delivery"), "the status was not read out\n{ctx}");
+    assert!(
+        transcript.contains("out for delivery"),
+        "the status was not read out\n{ctx}"
+    );
     assert_eq!(call["outcome"], "contained", "{ctx}");
+}
+
+/// "0" mid-call: ivr says it is connecting, sends REFER to the agents' group (the SIPp
+/// caller accepts it and reports success), and records a transfer.
+#[test]
+fn agent_request_is_transferred_with_refer() {
+    let server = Server::start("e2e-agent", &[]);
+    let (ok, log) = sipp_call("uac_agent_refer.xml", &server.sip, 40);
+    assert!(
+        ok,
+        "SIPp call failed (no REFER to sip:agents@ with X-IVR-Call-Id?):\n{log}"
+    );
+    let calls = server.wait_calls(1, Duration::from_secs(10));
+    assert_eq!(calls.len(), 1, "no call record");
+    let call = &calls[0];
+    assert_eq!(call["outcome"], "transferred", "{call:#}");
+    assert_eq!(call["handoff_target"], "agents", "{call:#}");
+    assert!(
+        call["handoff_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{call:#}"
+    );
+}
+
+/// Per 20 ms frame: is the mean absolute sample above a speech-ish level?
+fn active_frames(samples: &[i16]) -> Vec<bool> {
+    samples
+        .chunks(160)
+        .map(|f| f.iter().map(|s| (*s as i32).abs()).sum::<i32>() / 160 > 300)
+        .collect()
+}
+
+/// Barge-in: the caller talks over the greeting; the bot's audio stops within 300 ms of
+/// the caller's speech onset (read from the server's stereo recording: caller left, bot
+/// right, time-aligned frame by frame).
+#[test]
+fn caller_barges_in_over_the_greeting() {
+    let server = Server::start("e2e-barge", &[]);
+    let dir = temp_dir("e2e-barge-caller");
+    let wav = speech_wav(
+        &dir,
+        "en-gb",
+        &[(1.2, "I want to track my parcel please")],
+        6.0,
+    );
+    let (_, log) = baresip_call(&dir, &format!("sip:parcel@{}", server.sip), &wav, 30);
+    let calls = server.wait_calls(1, Duration::from_secs(10));
+    assert_eq!(calls.len(), 1, "no call record\n{log}");
+    let audio = calls[0]["audio_path"]
+        .as_str()
+        .expect("the call was recorded")
+        .to_string();
+    let mut r = hound::WavReader::open(&audio).expect("recording readable");
+    let all: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
+    let caller: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let bot: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let (c, b) = (active_frames(&caller), active_frames(&bot));
+    let onset = c
+        .iter()
+        .position(|a| *a)
+        .expect("the caller's speech is in the recording");
+    assert!(
+        b[..onset].iter().any(|a| *a),
+        "the bot was not speaking before the caller started"
+    );
+    // The greeting would go on for ~2 s more; after barge-in the bot is quiet until its reply.
+    let stop = (onset..b.len())
+        .find(|&i| b[i..(i + 10).min(b.len())].iter().all(|a| !a))
+        .unwrap_or(b.len());
+    let ms = (stop - onset) * 20;
+    let transcript =
+        std::fs::read_to_string(calls[0]["transcript_path"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+    assert!(
+        ms <= 300,
+        "bot audio went on {ms} ms after the caller started\n{transcript}"
+    );
+    assert!(
+        transcript.contains("\"interrupted\":true"),
+        "prompt not marked interrupted\n{transcript}"
+    );
 }

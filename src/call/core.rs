@@ -147,6 +147,10 @@ pub struct CallCore {
     speculation: Speculation<u64>,
     /// The request id of the speculative decode in flight, if any.
     speculative_id: Option<u64>,
+    /// A speculative decode was already started in this utterance. Only the first pause
+    /// is decoded early: a digit string pauses after every digit, and each stale decode
+    /// that a worker has already started would delay the final one.
+    speculated: bool,
     /// A speculative result that arrived before the end of its utterance.
     /// Recognition results that arrived, by request id (speculative ones included).
     results: HashMap<u64, Result<Heard, String>>,
@@ -176,6 +180,8 @@ pub struct CallCore {
     turn_no: u32,
     out: VecDeque<Output>,
     ended: bool,
+    /// A hang-up is queued behind the speech still playing.
+    ending: bool,
     /// (caller, bot) frame pairs since the last `take_recorded`, for the stereo recorder.
     recorded: Vec<(RecFrame, RecFrame)>,
     speech_rate: Vec<f32>,
@@ -209,6 +215,7 @@ impl CallCore {
             ears,
             speculation: Speculation::new(),
             speculative_id: None,
+            speculated: false,
             results: HashMap::new(),
             pending: VecDeque::new(),
             speech_start: None,
@@ -229,6 +236,7 @@ impl CallCore {
             turn_no: 0,
             out: VecDeque::new(),
             ended: false,
+            ending: false,
             recorded: Vec::new(),
             speech_rate: Vec::new(),
             rtp,
@@ -509,7 +517,10 @@ impl CallCore {
                 }
             }
             StreamEvent::Pause { utterance, .. } => {
-                if self.cfg.speculative && !self.ignore_utterance {
+                if self.cfg.speculative
+                    && !self.ignore_utterance
+                    && !std::mem::replace(&mut self.speculated, true)
+                {
                     let id = self.recognize(&utterance);
                     self.speculation.started(&utterance, id);
                     self.speculative_id = Some(id);
@@ -527,6 +538,7 @@ impl CallCore {
                 let speech_end = at.checked_sub(trailing).unwrap_or(at);
                 let start = self.speech_start.take().unwrap_or(speech_end);
                 let speculative = self.speculative_id.take();
+                self.speculated = false;
                 if std::mem::take(&mut self.ignore_utterance) {
                     if let Some(id) = self.speculation.resumed() {
                         self.out.push_back(Output::CancelRecognize { id });
@@ -650,7 +662,23 @@ impl CallCore {
 
     fn dialog_event(&mut self, ev: Event, now: Instant) {
         let actions = self.dialog.handle(ev, now);
+        let hangs_up = actions.iter().any(|a| matches!(a, Action::Hangup { .. }));
         self.run_actions(actions, now);
+        // A dialog can end without a hang-up of its own (after a successful blind
+        // transfer the caller is the agent's now): end our leg once speech has played.
+        if self.dialog.is_ended() && !hangs_up && !self.ended && !self.ending {
+            self.ending = true;
+            let outcome = self
+                .dialog
+                .summary()
+                .outcome
+                .unwrap_or(ivr_dialog::flow::Outcome::Contained);
+            if self.speech.is_none() && self.says.is_empty() {
+                self.perform_now(Action::Hangup { outcome });
+            } else {
+                self.deferred.push_back(Action::Hangup { outcome });
+            }
+        }
     }
 
     fn run_actions(&mut self, actions: Vec<Action>, now: Instant) {
