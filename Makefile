@@ -12,7 +12,7 @@ STAMP := .cache/setup-system.stamp
 
 run: setup models build
 	./target/release/ivr doctor
-	@echo "ivr: serve is not built yet (issue 9); doctor passed, so the machine is ready."
+	exec ./target/release/ivr serve
 
 test: setup models
 	$(CARGO) fmt --all -- --check
@@ -51,6 +51,11 @@ fmt:
 
 bench:
 	$(CARGO) bench --workspace
+
+# Longer run of the never-panic input tests (cargo-fuzz needs a nightly toolchain; with
+# one installed, `cd media/fuzz && cargo +nightly fuzz run rtp` runs the libFuzzer target).
+fuzz:
+	IVR_FUZZ_ITERATIONS=5000000 $(CARGO) test --release -p ivr-media --test external random_and_corrupted -- --nocapture
 
 clean-models:
 	rm -rf $(MODELS)

@@ -299,7 +299,13 @@ fn random_and_corrupted_inputs_never_panic() {
     });
     let mut jb =
         ivr_media::JitterBuffer::new(Duration::from_millis(20), Duration::from_millis(200));
-    for i in 0..200_000u64 {
+    // `make fuzz` raises the count (IVR_FUZZ_ITERATIONS); the seed is fixed, so a failure
+    // reproduces.
+    let iterations: u64 = std::env::var("IVR_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    for i in 0..iterations {
         let len = (rnd() % 200) as usize;
         let mut d: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
         if i % 2 == 0 && d.len() >= 12 {
