@@ -99,3 +99,41 @@ fn intent_eval_reports_accuracy() {
     assert!(v["accuracy"].as_f64().unwrap() >= 0.95, "{v}");
     assert!(v["clarify_rate"].as_f64().is_some());
 }
+
+#[test]
+fn chat_persist_uses_the_database_in_the_data_dir() {
+    // The same place `ivr serve` opens: <data_dir>/<dialog.database>, default ivr.sqlite.
+    let dir = std::env::temp_dir().join(format!("ivr-chat-persist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data_dir = dir.join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_ivr"))
+        .args(["chat", "--persist", "--date", "2026-05-06"])
+        .current_dir(dir.parent().expect("temp dir"))
+        .env("IVR_DATA_DIR", &data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"reschedule my delivery\n1 2 3 4 5 6 7 8\ntomorrow\nyes\n")?;
+            c.wait_with_output()
+        })
+        .expect("run ivr chat --persist");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("will now be delivered on"), "{stdout}");
+    assert!(
+        data_dir.join("ivr.sqlite").is_file(),
+        "no {}",
+        data_dir.join("ivr.sqlite").display()
+    );
+    assert!(!data_dir.join("data").exists(), "data/data/ doubled");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -29,6 +29,8 @@ pub struct DialogConfig {
     /// Flow file; empty = the embedded demo flow.
     pub flow: String,
     /// SQLite database for the default lookup backend (created and seeded on first use).
+    /// A relative path is under the data dir (`data_dir`, top level of ivr.toml): the
+    /// default is `<data_dir>/ivr.sqlite`.
     pub database: String,
     /// Webhook URL for lookups; empty = use the SQLite database.
     pub webhook_url: String,
@@ -39,12 +41,33 @@ pub struct DialogConfig {
 }
 
 impl DialogConfig {
-    /// The lookup backend this config asks for.
+    /// The database file: `database` as given when absolute, else under `data_dir`
+    /// (the same rule `ivr serve` applies to every path in the config).
+    pub fn database_path(&self, data_dir: &std::path::Path) -> std::path::PathBuf {
+        let p = std::path::Path::new(&self.database);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            data_dir.join(p)
+        }
+    }
+
+    /// The lookup backend this config asks for, with a relative `database` resolved
+    /// against the working directory. Prefer [`DialogConfig::backend_in`].
     pub fn backend(&self) -> Result<Box<dyn Backend>, integrations::IntegrationError> {
+        self.backend_in(std::path::Path::new(""))
+    }
+
+    /// The lookup backend this config asks for: the webhook when `webhook_url` is set,
+    /// else the SQLite database at [`DialogConfig::database_path`].
+    pub fn backend_in(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<Box<dyn Backend>, integrations::IntegrationError> {
         if self.webhook_url.is_empty() {
-            Ok(Box::new(SqliteBackend::open(std::path::Path::new(
-                &self.database,
-            ))?))
+            Ok(Box::new(SqliteBackend::open(
+                &self.database_path(data_dir),
+            )?))
         } else {
             Ok(Box::new(WebhookBackend::new(
                 &self.webhook_url,
@@ -68,10 +91,34 @@ impl Default for DialogConfig {
     fn default() -> Self {
         Self {
             flow: String::new(),
-            database: "data/ivr.sqlite".into(),
+            database: "ivr.sqlite".into(),
             webhook_url: String::new(),
             webhook_timeout_ms: 2000,
             webhook_retries: 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn default_database_lives_in_the_data_dir() {
+        let c = DialogConfig::default();
+        assert_eq!(c.database, "ivr.sqlite");
+        assert_eq!(
+            c.database_path(Path::new("data")),
+            Path::new("data/ivr.sqlite")
+        );
+        let abs = DialogConfig {
+            database: "/var/lib/ivr/parcels.sqlite".into(),
+            ..DialogConfig::default()
+        };
+        assert_eq!(
+            abs.database_path(Path::new("data")),
+            Path::new("/var/lib/ivr/parcels.sqlite")
+        );
     }
 }

@@ -24,8 +24,10 @@ pub enum DialogCommand {
         /// The call's date for relative dates (YYYY-MM-DD; default today, UTC).
         #[arg(long)]
         date: Option<String>,
-        /// Use the configured backend (database file / webhook) instead of a fresh
-        /// in-memory copy of the demo database.
+        /// Use the configured backend instead of a fresh in-memory copy of the demo
+        /// database: the webhook if `dialog.webhook_url` is set, else the SQLite file
+        /// `dialog.database`, relative to `data_dir` (default data/ivr.sqlite, the
+        /// database `ivr serve` uses).
         #[arg(long)]
         persist: bool,
     },
@@ -64,7 +66,7 @@ pub fn run(cmd: DialogCommand, cfg: &Config) -> Result<ExitCode> {
                 None => Date::today_utc(),
             };
             let backend: Box<dyn ivr_dialog::Backend> = if persist {
-                cfg.dialog.backend()?
+                cfg.dialog.backend_in(Path::new(&cfg.data_dir))?
             } else {
                 Box::new(SqliteBackend::in_memory()?)
             };
