@@ -164,3 +164,48 @@ fn caller_barges_in_over_the_greeting() {
         "prompt not marked interrupted\n{transcript}"
     );
 }
+
+/// Operations: health, readiness, Prometheus metrics after a call, 503 beyond the call
+/// cap, and a graceful SIGTERM (exit 0).
+#[test]
+fn metrics_health_overload_and_drain() {
+    let mut server = Server::start("e2e-ops", &[("IVR_SIP__MAX_CALLS", "1")]);
+    assert_eq!(http_get(&server.http, "/healthz").0, 200);
+    assert_eq!(http_get(&server.http, "/readyz").0, 200);
+
+    // Two keypad callers at once with a cap of one: one is served, one gets 503.
+    let sip = server.sip.clone();
+    let first = std::thread::spawn(move || sipp_call("uac_keypad_track.xml", &sip, 60));
+    std::thread::sleep(Duration::from_millis(1500));
+    let (second_ok, second_log) = sipp_call("uac_keypad_track.xml", &server.sip, 20);
+    let (first_ok, first_log) = first.join().unwrap();
+    assert!(first_ok, "the first call failed:\n{first_log}");
+    assert!(
+        !second_ok,
+        "a second call beyond max_calls = 1 was accepted"
+    );
+    assert!(
+        second_log.contains("503"),
+        "the second call was not refused with 503:\n{second_log}"
+    );
+
+    let calls = server.wait_calls(1, Duration::from_secs(10));
+    assert_eq!(calls.len(), 1, "one record for the served call");
+    let (code, metrics) = http_get(&server.http, "/metrics");
+    assert_eq!(code, 200);
+    for needle in [
+        "ivr_calls_total{outcome=\"contained\"} 1",
+        "ivr_turn_latency_seconds_bucket",
+        "ivr_active_calls 0",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "/metrics lacks {needle:?}:\n{metrics}"
+        );
+    }
+    let status = server.stop();
+    assert!(
+        status.success(),
+        "ivr serve did not exit cleanly on SIGTERM: {status}"
+    );
+}

@@ -328,22 +328,60 @@ pub fn transcribe_long(dir: &Path, wav: &Path) -> String {
 /// Run one SIPp caller scenario from `fixtures/sipp/` against `target` (blocking).
 /// Returns whether SIPp counted the call successful, and its error log.
 pub fn sipp_call(scenario: &str, target: &str, timeout_s: u32) -> (bool, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sipp").join(scenario);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/sipp")
+        .join(scenario);
     assert!(path.is_file(), "missing SIPp scenario {}", path.display());
-    let media_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let media_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = temp_dir("sipp");
     let err = dir.join("errors.log");
     let out = Command::new("sipp")
         .arg(target)
         .arg("-sf")
         .arg(&path)
-        .args(["-i", "127.0.0.1", "-p", "0", "-mp", &media_port.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-mp",
+            &media_port.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+            "-trace_err",
+        ])
         .arg("-error_file")
         .arg(&err)
         .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
         .stdin(Stdio::null())
         .output()
         .expect("sipp runs (Debian package sip-tester)");
-    let log = std::fs::read_to_string(&err).unwrap_or_default() + &String::from_utf8_lossy(&out.stderr);
+    let log =
+        std::fs::read_to_string(&err).unwrap_or_default() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), log)
+}
+
+/// A plain HTTP/1.0 GET on loopback: (status code, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("HTTP port reachable");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }
