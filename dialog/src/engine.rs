@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::flow::{Flow, MSG_CLARIFY_NO, Node, NodeId, NodeKind, Outcome, is_global, placeholders};
+use crate::flow::{
+    Flow, MSG_CLARIFY_NO, MSG_CLARIFY_NO_BACK, Node, NodeId, NodeKind, Outcome, is_global,
+    placeholders,
+};
 use crate::intent::Decision;
 use crate::sentiment::{self, RunningSentiment};
 use crate::slots::{self, Date, SlotKind};
@@ -221,6 +224,8 @@ const MAX_AUTO_STEPS: usize = 64;
 const MAX_NODE_VISITS: u32 = 6;
 const MAX_TOTAL_NO_MATCH: u32 = 6;
 const GLOBAL_IN_SLOT_THRESHOLD: f32 = 0.8;
+/// A different request while asking for a slot switches without asking only from here.
+const TOPIC_SWITCH_THRESHOLD: f32 = 0.75;
 
 /// One call's dialog.
 pub struct Dialog {
@@ -537,6 +542,8 @@ impl Dialog {
         // a plain "yes" came out as "yes, no," (a no) on a telephone-band test clip.
         let yes_no = || vec!["Yes or no.".to_string()];
         let (expect, hints, dtmf_max_digits) = match &node.kind {
+            // A clarify question, in a menu or while asking for a slot.
+            _ if self.clarify.is_some() => (Expect::YesNo, yes_no(), 1),
             NodeKind::Ask { slot, .. } => {
                 let def = self.flow.slots.get(slot);
                 let mut hints = node.hints.clone();
@@ -578,7 +585,6 @@ impl Dialog {
                     Some(SlotKind::FreeText) | None => (Expect::FreeText, phrase(&hints), 0),
                 }
             }
-            _ if self.clarify.is_some() => (Expect::YesNo, yes_no(), 1),
             NodeKind::Confirm { .. } => (Expect::YesNo, yes_no(), 1),
             _ => (Expect::Intent, phrase(&node.hints), 1),
         };
@@ -859,9 +865,7 @@ impl Dialog {
                     return;
                 }
                 Some(false) => {
-                    self.last_says.clear();
-                    self.say(MSG_CLARIFY_NO, true, now, out);
-                    self.listen(out);
+                    self.clarify_declined(now, out);
                     return;
                 }
                 None => {} // a fresh request: route it below
@@ -920,6 +924,8 @@ impl Dialog {
                         self.slots.insert(slot.clone(), v);
                         self.enter(*next, now, out);
                     }
+                    // Free text takes anything: no topic change there.
+                    None if kind != SlotKind::FreeText => self.topic_change(text, now, out),
                     None => self.on_no_match(now, out),
                 }
             }
@@ -976,7 +982,14 @@ impl Dialog {
     fn menu_intents(&self) -> Vec<String> {
         let mut allowed = match &self.node().kind {
             NodeKind::Menu { intents, .. } => intents.clone(),
-            _ => Vec::new(),
+            // Elsewhere (a topic change while asking for a slot): every routable intent.
+            _ => self
+                .flow
+                .intents
+                .iter()
+                .filter(|i| !is_global(&i.name) && i.goto.is_some())
+                .map(|i| i.name.clone())
+                .collect(),
         };
         allowed.extend(
             self.flow
@@ -986,6 +999,61 @@ impl Dialog {
                 .map(|i| i.name.clone()),
         );
         allowed
+    }
+
+    /// The caller said no to "Do you want to ...?": in a menu, ask what they want; while
+    /// asking for a slot, back to that question.
+    fn clarify_declined(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.last_says.clear();
+        if matches!(self.node().kind, NodeKind::Menu { .. }) {
+            self.say(MSG_CLARIFY_NO, true, now, out);
+            self.listen(out);
+        } else {
+            self.say(MSG_CLARIFY_NO_BACK, true, now, out);
+            let here = self.node;
+            self.visits
+                .entry(here)
+                .and_modify(|v| *v = v.saturating_sub(1));
+            self.enter(here, now, out);
+        }
+    }
+
+    /// While asking for a slot, the answer is not a value: maybe a different request
+    /// ("actually, what are your opening hours?"). A clear one switches to that intent; a
+    /// plausible one gets its clarify question; the current intent again, or nothing
+    /// recognisable, is a no-match.
+    fn topic_change(&mut self, text: &str, now: Instant, out: &mut Vec<Action>) {
+        let flow = Arc::clone(&self.flow);
+        let current = self.intent.as_ref().map(|(i, _)| i.clone());
+        let allowed = self.menu_intents();
+        match flow
+            .matcher
+            .decide(text, Some(&allowed), flow.settings.thresholds)
+        {
+            Decision::Accept(s)
+                if Some(&s.intent) != current.as_ref() && s.score >= TOPIC_SWITCH_THRESHOLD =>
+            {
+                tracing::info!(from = ?current, to = %s.intent, "topic change while asking");
+                self.accept_intent(&s.intent, s.score, text, now, out);
+            }
+            // Unsure, or sure only by a keyword: ask first, a wrong switch mid-task costs more.
+            Decision::Accept(s) | Decision::Clarify(s) if Some(&s.intent) != current.as_ref() => {
+                let question = flow
+                    .intent(&s.intent)
+                    .map(|d| d.clarify.clone())
+                    .unwrap_or_default();
+                if question.is_empty() {
+                    self.on_no_match(now, out);
+                    return;
+                }
+                self.clarify = Some((s.intent.clone(), s.score, text.to_string()));
+                self.last_says.clear();
+                let barge = self.node().barge_in;
+                self.say(&question, barge, now, out);
+                self.listen(out);
+            }
+            _ => self.on_no_match(now, out),
+        }
     }
 
     /// How `text` answers "Do you want to <intent>?": `Some(true)` yes, `Some(false)` no,
@@ -1220,11 +1288,7 @@ impl Dialog {
                     self.clarify = None;
                     match c {
                         '1' => self.accept_intent(&intent, score, &original, now, out),
-                        _ => {
-                            self.last_says.clear();
-                            self.say(MSG_CLARIFY_NO, true, now, out);
-                            self.listen(out);
-                        }
+                        _ => self.clarify_declined(now, out),
                     }
                     return;
                 }

@@ -513,6 +513,8 @@ impl fmt::Debug for Flow {
 /// Fixed messages the engine speaks itself (not from the flow).
 pub const MSG_NOT_AVAILABLE: &str = "Sorry, I can't do that right now.";
 pub const MSG_CLARIFY_NO: &str = "Okay. What can I help you with?";
+/// Said before asking a slot's question again, after a no to a topic-change clarify.
+pub const MSG_CLARIFY_NO_BACK: &str = "Okay.";
 
 struct Compiler<'a> {
     src: &'a str,
@@ -1148,6 +1150,7 @@ impl Flow {
             add(&i.clarify);
         }
         add(MSG_CLARIFY_NO);
+        add(MSG_CLARIFY_NO_BACK);
         add(MSG_NOT_AVAILABLE);
         set.into_iter().collect()
     }

@@ -108,6 +108,13 @@ const STOP: &[&str] = &[
     "still",
 ];
 
+/// Common words that are no mishearing of a flow word, though they look like one
+/// ("dont" and "dented" share a consonant skeleton).
+const NEVER_FUZZY: &[&str] = &[
+    "dont", "didnt", "doesnt", "cant", "wont", "isnt", "arent", "wasnt", "havent", "hasnt", "not",
+    "no", "number", "sorry", "know", "what", "which", "who", "how", "why",
+];
+
 /// Light stemming so "tracking", "tracked", "tracks" meet "track".
 pub fn stem(w: &str) -> String {
     let w = w.to_string();
@@ -294,6 +301,9 @@ impl IntentMatcher {
     fn sim(&self, u: &str, c: &str) -> f32 {
         if u == c {
             return 1.0;
+        }
+        if NEVER_FUZZY.contains(&u) {
+            return 0.0;
         }
         if self.vocab.contains(u) {
             let (short, long) = if u.len() <= c.len() { (u, c) } else { (c, u) };
@@ -505,6 +515,7 @@ mod tests {
         // Unknown words still match fuzzily; shared stems still match.
         assert!(m.sim("truck", "track") >= 0.8);
         assert_eq!(m.sim("track", "crack"), 0.0);
+        assert_eq!(m.sim("dont", "dent"), 0.0);
         assert!(m.sim("parcel", "parcels") >= 0.8);
     }
 

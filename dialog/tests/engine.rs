@@ -486,3 +486,71 @@ fn asr_hints_fit_what_the_bot_listens_for() {
         assert!(len <= 100, "node {}: hints too long: {:?}", n.name, n.hints);
     }
 }
+
+/// While asking for a slot, a clearly different request switches; an unsure one gets its
+/// own clarify question; the same request again or noise stays a no-match.
+#[test]
+fn topic_change_while_asking_for_a_slot() {
+    let in_track_number = || {
+        let (mut d, t) = dialog();
+        d.start(t);
+        d.handle(speech("track my parcel"), t);
+        assert_eq!(d.current_node(), "track_number");
+        (d, t)
+    };
+
+    let (mut d, t) = in_track_number();
+    let a = d.handle(speech("Actually, what are your opening hours?"), t);
+    assert_eq!(d.current_intent().map(|(i, _)| i), Some("opening_hours"));
+    assert!(says(&a).contains("We are open Monday to Friday"), "{a:?}");
+
+    let (mut d, t) = in_track_number();
+    d.handle(speech("wait, my parcel is damaged"), t);
+    assert_eq!(d.current_node(), "damage_number");
+
+    // Unsure: its own question first. Yes switches; no goes back to the number.
+    let (mut d, t) = in_track_number();
+    let a = d.handle(speech("change my powerful"), t);
+    assert!(
+        says(&a).contains("Do you want to change your delivery date?"),
+        "{a:?}"
+    );
+    assert!(matches!(a.last(), Some(Action::Listen(e)) if e.expect == Expect::YesNo));
+    d.handle(speech("Yes."), t);
+    assert_eq!(d.current_node(), "resched_number");
+    let (mut d, t) = in_track_number();
+    d.handle(speech("change my powerful"), t);
+    let a = d.handle(speech("No."), t);
+    assert_eq!(d.current_node(), "track_number");
+    assert!(
+        says(&a).contains("Okay. Please say or key in your eight digit"),
+        "{a:?}"
+    );
+    // ... and the number is still taken there.
+    d.handle(speech("1 2 3 4 5 6 7 8"), t);
+    assert_eq!(d.current_node(), "track_confirm");
+
+    // Not a topic change: the same request, "I don't have the number", noise.
+    for utt in [
+        "I want to track my parcel",
+        "I don't have the number",
+        "banana",
+    ] {
+        let (mut d, t) = in_track_number();
+        let a = d.handle(speech(utt), t);
+        assert_eq!(d.current_node(), "track_number", "{utt}");
+        assert!(!says(&a).contains("Do you want"), "{utt}: {a:?}");
+    }
+
+    // The new request's slots come along: reschedule to tomorrow from the number question.
+    let (mut d, t) = in_track_number();
+    d.handle(
+        speech("actually I want to reschedule my delivery to tomorrow"),
+        t,
+    );
+    assert_eq!(
+        d.current_intent().map(|(i, _)| i),
+        Some("reschedule_delivery")
+    );
+    assert_eq!(d.slots()["delivery_date"], "2026-05-07");
+}
