@@ -209,3 +209,63 @@ fn metrics_health_overload_and_drain() {
         "ivr serve did not exit cleanly on SIGTERM: {status}"
     );
 }
+
+/// Two calls at once keep their own audio and state: a voice caller and a keypad caller
+/// track different parcels on the same server at the same time.
+#[test]
+fn two_calls_at_once_do_not_mix() {
+    let server = Server::start("e2e-two", &[]);
+    let dir = temp_dir("e2e-two-caller");
+    let wav = speech_wav(
+        &dir,
+        "en-us",
+        &[
+            (4.5, "Where is my parcel?"),
+            (7.0, "one two three four five six seven eight"),
+            (8.0, "yes"),
+            (10.0, "no thanks, goodbye"),
+        ],
+        8.0,
+    );
+    let sip = server.sip.clone();
+    let keypad = std::thread::spawn(move || sipp_call("uac_keypad_track.xml", &sip, 60));
+    let (_, log) = baresip_call(&dir, &format!("sip:parcel@{}", server.sip), &wav, 80);
+    let (keypad_ok, keypad_log) = keypad.join().unwrap();
+    assert!(keypad_ok, "keypad call failed:\n{keypad_log}");
+    let calls = server.wait_calls(2, Duration::from_secs(10));
+    assert_eq!(calls.len(), 2, "expected two call records\n{log}");
+    let mut numbers: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            c["slots"]["tracking_number"]
+                .as_str()
+                .unwrap_or("none")
+                .to_string()
+        })
+        .collect();
+    numbers.sort();
+    let detail: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            std::fs::read_to_string(c["transcript_path"].as_str().unwrap_or_default())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        numbers,
+        ["12345678", "87654321"],
+        "records:\n{calls:#?}\n{detail:#?}"
+    );
+    for (c, t) in calls.iter().zip(&detail) {
+        let own = c["slots"]["tracking_number"].as_str().unwrap_or_default();
+        let other = if own == "12345678" {
+            "8 7 6 5 4 3 2 1"
+        } else {
+            "1 2 3 4 5 6 7 8"
+        };
+        assert!(
+            !t.contains(other),
+            "call {own} heard the other caller's number:\n{t}"
+        );
+    }
+}
