@@ -76,7 +76,7 @@ pub struct TtsConfig {
     pub speed: f32,
     /// Silence between sentences of one reply, in ms.
     pub sentence_pause_ms: u32,
-    /// Prompt cache directory (empty = memory only).
+    /// Prompt cache directory (empty = memory only); relative paths are under `data_dir`.
     pub cache_dir: String,
 }
 
@@ -89,7 +89,7 @@ impl Default for TtsConfig {
             queue: 16,
             speed: 1.0,
             sentence_pause_ms: 150,
-            cache_dir: "data/prompt-cache".into(),
+            cache_dir: "prompt-cache".into(),
         }
     }
 }
