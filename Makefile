@@ -49,11 +49,15 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-bench:
+# Criterion micro-benches of every crate, then the end-to-end benches (wire latency and a
+# concurrency ramp against `ivr serve` on loopback, ~15 min; they wait for a 1-minute load
+# average <= 1.5 first). Results, with command, commit and machine: benches/results/.
+bench: setup models
 	$(CARGO) bench --workspace
+	IVR_E2E_BENCH=1 IVR_BENCH_COMMAND="make bench" $(CARGO) bench --bench e2e_latency
 
 # Longer run of the never-panic input tests (cargo-fuzz needs a nightly toolchain; with
-# one installed, `cd media/fuzz && cargo +nightly fuzz run rtp` runs the libFuzzer target).
+# one installed, `cd media/fuzz && cargo +nightly fuzz run rtp_input` runs the libFuzzer target).
 fuzz:
 	IVR_FUZZ_ITERATIONS=5000000 $(CARGO) test --release -p ivr-media --test external random_and_corrupted -- --nocapture
 
