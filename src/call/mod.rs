@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ivr_dialog::flow::Flow;
-use ivr_dialog::integrations::{Backend, SqliteBackend};
+use ivr_dialog::integrations::Backend;
 
 use crate::config::Config;
 use crate::records::RecordStore;
@@ -67,9 +67,13 @@ impl Engines {
             synthesized = report.synthesized,
             "prompt cache ready"
         );
-        let db = data_path(cfg, &cfg.dialog.database);
-        let backend: Arc<dyn Backend> =
-            Arc::new(SqliteBackend::open(&db).context("opening the demo database")?);
+        // SQLite demo database by default; a webhook when `[dialog] webhook_url` is set.
+        let backend: Arc<dyn Backend> = Arc::from(
+            cfg.dialog
+                .backend_in(Path::new(&cfg.data_dir))
+                .context("opening the lookup backend")?,
+        );
+        Arc::new(SqliteBackend::open(&db).context("opening the demo database")?);
         let records = RecordStore::open(Path::new(&cfg.data_dir))?;
         Ok(Self {
             cfg: cfg.clone(),
