@@ -73,7 +73,6 @@ impl Engines {
                 .backend_in(Path::new(&cfg.data_dir))
                 .context("opening the lookup backend")?,
         );
-        Arc::new(SqliteBackend::open(&db).context("opening the demo database")?);
         let records = RecordStore::open(Path::new(&cfg.data_dir))?;
         Ok(Self {
             cfg: cfg.clone(),
