@@ -211,7 +211,7 @@ fn lookup_ok_error_timeout_junk_and_stale() {
 }
 
 #[test]
-fn transfer_failure_ends_with_failed_outcome() {
+fn transfer_failure_offers_a_retry_then_a_message() {
     let (mut d, t) = dialog();
     d.start(t);
     let a = d.handle(speech("agent"), t);
@@ -221,6 +221,23 @@ fn transfer_failure_ends_with_failed_outcome() {
         t,
     );
     assert!(says(&a).contains("no agent is available"), "{a:?}");
+    assert!(says(&a).contains("try again"), "{a:?}");
+    // Yes: another transfer attempt.
+    let a = d.handle(speech("yes please"), t);
+    assert!(
+        a.iter().any(|a| matches!(a, Action::Transfer { .. })),
+        "{a:?}"
+    );
+    let a = d.handle(
+        Event::TransferResult(TransferResult::Failed(TransferFailure::NoAnswer)),
+        t,
+    );
+    assert!(says(&a).contains("try again"), "{a:?}");
+    // No: take a message, then end the call as not served.
+    let a = d.handle(speech("no"), t);
+    assert!(says(&a).contains("message"), "{a:?}");
+    let a = d.handle(speech("this is Anna, please call me on 5 5 5 1 2 3 4"), t);
+    assert!(says(&a).contains("call you back"), "{a:?}");
     assert!(matches!(
         a.last(),
         Some(Action::Hangup {
@@ -229,9 +246,13 @@ fn transfer_failure_ends_with_failed_outcome() {
     ));
     let s = d.summary();
     assert_eq!(s.outcome, Some(Outcome::Failed));
-    assert!(s.handoff_reason.unwrap().contains("busy"));
+    assert!(s.handoff_reason.unwrap().contains("no answer"));
+    assert!(
+        s.slots.get("message").is_some_and(|m| m.contains("Anna")),
+        "{:?}",
+        s.slots
+    );
     assert!(d.is_ended());
-    assert!(d.handle(speech("hello?"), t).is_empty());
 }
 
 #[test]
