@@ -134,7 +134,7 @@ say 7.0 piper "I want to talk to a real person."
 silence 8
 as_wav agent_request 0
 
-# Reschedule: number, a relative date, confirm, goodbye (en-us, pcap, noise, 1% loss).
+# Reschedule: number, a relative date, confirm, goodbye (en-us, pcap, 1% loss).
 begin
 say 4.5 en-us "I won't be home tomorrow, can you deliver it another day?"
 say 5.0 en-us "eight seven six five four three two one"
@@ -142,7 +142,7 @@ say 6.5 en-us "next monday"
 say 8.0 en-us "yes please"
 say 7.5 en-us "no, that's all. goodbye"
 silence 4
-as_pcap reschedule 0.004 1 14
+as_pcap reschedule 0 1 14
 
 # Damage report: number, details, transfer to the claims team (pcap, noise, 2% loss).
 begin

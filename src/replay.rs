@@ -592,6 +592,8 @@ pub struct ReplayOptions {
     pub tail: Duration,
     /// Write the call as `serve` would (records db, call dir with audio, transcript).
     pub out: Option<PathBuf>,
+    /// Write every utterance sent to the recogniser (16 kHz WAV) into this directory.
+    pub dump_utterances: Option<PathBuf>,
 }
 
 /// Percentile (nearest rank) of unsorted values.
@@ -685,16 +687,16 @@ impl Shell<'_> {
                         ?hints,
                         "recognize"
                     );
-                    if let Ok(dir) = std::env::var("REPLAY_DUMP_UTTERANCES") {
+                    if let Some(dir) = &self.opts.dump_utterances {
+                        // What the recogniser got, to try it with `ivr transcribe`.
                         let pcm: Vec<i16> = audio
                             .iter()
                             .map(|&x| ivr_media::resample::f32_to_i16(x))
                             .collect();
-                        let _ = ivr_media::wav::write_wav_mono(
-                            &Path::new(&dir).join(format!("utt{id}.wav")),
-                            16000,
-                            &pcm,
-                        );
+                        let path = dir.join(format!("utterance-{id}.wav"));
+                        if let Err(e) = ivr_media::wav::write_wav_mono(&path, 16000, &pcm) {
+                            tracing::warn!(error = %e, "cannot write the utterance");
+                        }
                     }
                     let hints = if hints.is_empty() {
                         ivr_asr::Hints::default()

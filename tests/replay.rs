@@ -89,7 +89,7 @@ fn every_recorded_call_meets_its_expectations() {
         table += &format!(
             "{:<26} {:>5}  {:<12} {:<6} {:>11} {:>11} {:>12}\n",
             s["fixture"].as_str().unwrap_or("?"),
-            sum["caller_turns"],
+            sum["caller_turns"].to_string(),
             sum["outcome"].as_str().unwrap_or("?"),
             if pass { "pass" } else { "FAIL" },
             ms(&sum["compute_ms_p50"]),

@@ -50,6 +50,10 @@ pub enum ReplayCommand {
         /// expectation file's `tail_s`, else 60).
         #[arg(long)]
         tail: Option<f64>,
+        /// Write each utterance sent to the recogniser as a 16 kHz WAV into this
+        /// directory (to try it with `ivr transcribe`).
+        #[arg(long)]
+        dump_utterances: Option<PathBuf>,
     },
 }
 
@@ -82,6 +86,7 @@ pub fn run(cmd: ReplayCommand, cfg: &Config) -> Result<ExitCode> {
         date,
         ssrc,
         tail,
+        dump_utterances,
     } = cmd;
     let ssrc = ssrc.as_deref().map(parse_ssrc).transpose()?;
     let paths = expand(&fixtures)?;
@@ -97,6 +102,9 @@ pub fn run(cmd: ReplayCommand, cfg: &Config) -> Result<ExitCode> {
             ivr_dialog::Date::parse_iso(d).ok_or_else(|| anyhow!("--date {d}: want YYYY-MM-DD"))
         })
         .transpose()?;
+    if let Some(d) = &dump_utterances {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
     if let Some(t) = tail
         && !(t.is_finite() && t >= 0.0)
     {
@@ -162,6 +170,7 @@ pub fn run(cmd: ReplayCommand, cfg: &Config) -> Result<ExitCode> {
                 tail.or(exp.and_then(|e| e.tail_s)).unwrap_or(60.0).max(0.0),
             ),
             out: out.clone(),
+            dump_utterances: dump_utterances.clone(),
         };
         let result = match crate::replay::replay(&engines, &job.media, &name, &opts) {
             Ok(r) => r,
