@@ -1104,3 +1104,86 @@ fn write_out(
     store.save(&record)?;
     Ok(record)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_error_rate_after_normalisation() {
+        assert_eq!(word_error_rate("one two three", "1 2 3"), 0.0);
+        assert_eq!(word_error_rate("Yes, please.", "yes please"), 0.0);
+        assert!((word_error_rate("track my parcel", "track my powerful") - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(word_error_rate("", ""), 0.0);
+        assert_eq!(word_error_rate("", "noise"), 1.0);
+        assert!(word_error_rate("goodbye", "hello there my friend") > 1.0);
+    }
+
+    #[test]
+    fn percentile_nearest_rank() {
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 50.0), Some(2.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 95.0), Some(4.0));
+        assert_eq!(percentile(&[5.0], 0.0), Some(5.0));
+    }
+
+    #[test]
+    fn expectation_files_reject_unknown_keys() {
+        let ok: Expectations = toml::from_str(
+            "outcome = \"contained\"\n[[turn]]\nintent = \"x\"\nsay_contains = [\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.turn.len(), 1);
+        assert!(toml::from_str::<Expectations>("outcome = \"x\"\ntypo = 1\n").is_err());
+        assert!(toml::from_str::<Expectations>("[[turn]]\nintnet = \"x\"\n").is_err());
+        let bad_date: Expectations = toml::from_str("date = \"tomorrow\"\n").unwrap();
+        assert!(bad_date.today().is_err());
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ivr-replay-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn wav_fixture_is_packetised_as_20ms_pcmu() {
+        let d = temp("wav");
+        let p = d.join("tone.wav");
+        // 1 s of 16 kHz audio: resampled to 8 kHz, 50 packets of 160 samples.
+        let pcm: Vec<i16> = (0..16000)
+            .map(|i| ((i as f32 * 0.05).sin() * 8000.0) as i16)
+            .collect();
+        ivr_media::wav::write_wav_mono(&p, 16000, &pcm).unwrap();
+        let m = load_fixture(&p, None).unwrap();
+        assert_eq!(m.codec, Codec::Pcmu);
+        assert_eq!(m.datagrams.len(), 50);
+        assert_eq!(m.datagrams[1].at, Duration::from_millis(20));
+        let pkt = RtpPacket::parse(&m.datagrams[3].data).unwrap();
+        assert_eq!(pkt.payload.len(), 160);
+        assert_eq!(pkt.timestamp, 3 * 160);
+        assert_eq!(pkt.payload_type, 0);
+    }
+
+    #[test]
+    fn stereo_recording_uses_the_left_channel() {
+        let d = temp("stereo");
+        let p = d.join("call.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&p, spec).unwrap();
+        for _ in 0..800 {
+            w.write_sample(1000i16).unwrap(); // caller
+            w.write_sample(-20000i16).unwrap(); // bot
+        }
+        w.finalize().unwrap();
+        let (left, desc) = read_caller_wav(&p).unwrap();
+        assert!(desc.contains("left"), "{desc}");
+        assert_eq!(left.len(), 800);
+        assert!(left.iter().all(|&s| s == 1000));
+    }
+}
