@@ -562,6 +562,7 @@ pub struct CallSummaryReport {
     /// How it ended: bot hangup, transfer, caller hangup (fixture over), max duration.
     pub ended_by: String,
     pub caller_turns: usize,
+    /// Over the caller turns that needed recognition or synthesis.
     pub compute_ms_p50: Option<f64>,
     pub compute_ms_p95: Option<f64>,
     pub response_ms_p50: Option<f64>,
@@ -1021,7 +1022,9 @@ fn build_result(
     }
     let compute: Vec<f64> = turns
         .iter()
-        .filter(|t| t.turn > 0)
+        // Turns that needed no recognition or synthesis (no input, keys with a cached
+        // reply) would only pull the percentiles down.
+        .filter(|t| t.turn > 0 && t.compute_ms > 0.0)
         .map(|t| t.compute_ms)
         .collect();
     let response: Vec<f64> = turns.iter().filter_map(|t| t.response_ms).collect();

@@ -227,7 +227,11 @@ pub fn run(cmd: ReplayCommand, cfg: &Config) -> Result<ExitCode> {
             }
             None => "-".to_string(),
         };
-        all_compute.extend(caller_turns(&result).map(|t| t.compute_ms));
+        all_compute.extend(
+            caller_turns(&result)
+                .map(|t| t.compute_ms)
+                .filter(|&ms| ms > 0.0),
+        );
         all_response.extend(caller_turns(&result).filter_map(|t| t.response_ms));
         rows.push(Row {
             name,
@@ -247,7 +251,7 @@ pub fn run(cmd: ReplayCommand, cfg: &Config) -> Result<ExitCode> {
                 "fixtures": rows.len(),
                 "passed": rows.iter().filter(|r| r.status == "pass").count(),
                 "failed": rows.iter().filter(|r| r.status != "pass" && r.status != "-").count(),
-                "turns": all_compute.len(),
+                "turns_with_compute": all_compute.len(),
                 "compute_ms_p50": percentile(&all_compute, 50.0),
                 "compute_ms_p95": percentile(&all_compute, 95.0),
                 "response_ms_p50": percentile(&all_response, 50.0),
@@ -452,7 +456,7 @@ fn print_table(
     let passed = rows.iter().filter(|r| r.status == "pass").count();
     writeln!(
         w,
-        "{} fixtures, {passed} passed; {} caller turns: compute p50 {} p95 {}; virtual response p50 {} p95 {}",
+        "{} fixtures, {passed} passed; {} caller turns with compute: p50 {} p95 {}; virtual response p50 {} p95 {}",
         rows.len(),
         all_compute.len(),
         ms(percentile(all_compute, 50.0)),
