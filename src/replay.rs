@@ -179,16 +179,20 @@ fn wav_fixture(path: &Path) -> Result<CallerMedia> {
 
 fn pcap_fixture(path: &Path, ssrc: Option<u32>) -> Result<CallerMedia> {
     let streams = ivr_media::pcap::read_rtp_streams(path)?;
-    let audio: Vec<_> = streams.iter().filter(|s| s.codec().is_some()).collect();
+    // Audio streams, and keypad-only ones (telephone-events without G.711).
+    let audio: Vec<_> = streams
+        .iter()
+        .filter(|s| s.codec().is_some() || s.event_packets().next().is_some())
+        .collect();
     if audio.is_empty() {
         bail!(
-            "fixture {}: no G.711 RTP stream in the capture ({} RTP streams of other kinds)",
+            "fixture {}: no G.711 or telephone-event RTP stream in the capture ({} RTP streams of other kinds)",
             path.display(),
             streams.len()
         );
     }
-    // The caller's stream: the given SSRC, else the first audio stream to appear (a
-    // capture made at the caller's side, or of one direction only, starts with it).
+    // The caller's stream: the given SSRC, else the first one to appear (a capture made
+    // at the caller's side, or of one direction only, starts with it).
     let stream = match ssrc {
         Some(x) => audio.iter().find(|s| s.ssrc == x).ok_or_else(|| {
             anyhow!(
@@ -198,9 +202,8 @@ fn pcap_fixture(path: &Path, ssrc: Option<u32>) -> Result<CallerMedia> {
         })?,
         None => audio[0],
     };
-    let Some(codec) = stream.codec() else {
-        bail!("fixture {}: stream has no G.711 audio", path.display());
-    };
+    // A keypad-only stream has no audio codec of its own: PCMU is as good as any.
+    let codec = stream.codec().unwrap_or(Codec::Pcmu);
     let event_pt = stream.event_packets().next().map(|p| p.payload_type);
     // Raw datagrams of that source and SSRC, in capture order, with capture times.
     let first = stream
