@@ -269,7 +269,10 @@ fn bad_fixtures_give_clear_errors() {
             "does not exist",
         ),
         (vec![broken_wav.display().to_string()], "not a readable WAV"),
-        (vec![no_rtp.display().to_string()], "no G.711 or telephone-event RTP stream"),
+        (
+            vec![no_rtp.display().to_string()],
+            "no G.711 or telephone-event RTP stream",
+        ),
         (vec![text.display().to_string()], "unknown type"),
         (
             vec![
