@@ -145,6 +145,17 @@ fn cut_repetitions(words: &[&str]) -> (Vec<String>, usize) {
     (out, removed)
 }
 
+/// The length of the unit (>= 4 words) that the whole utterance repeats, if it is two or
+/// more copies of one phrase, maybe ending in part of a third: "1 2 3 4 5 6 7 8 1 2 3 4 5
+/// 6 7 8". Whisper does this when an initial prompt primes it with a similar phrase; a
+/// caller does not say a whole request twice in one breath.
+fn whole_repeat(key: &[String]) -> Option<usize> {
+    // The smallest period decides: "the the the ..." (period 1) is `cut_repetitions`' job.
+    (1..=key.len() / 2)
+        .find(|&unit| key.iter().enumerate().all(|(i, w)| *w == key[i % unit]))
+        .filter(|&unit| unit >= 4)
+}
+
 /// After decoding: the text to keep and what was done.
 pub fn filter(
     raw: &str,
@@ -169,6 +180,15 @@ pub fn filter(
         return (String::new(), Some(GuardAction::Phantom(text)));
     }
     let words: Vec<&str> = text.split_whitespace().collect();
+    let key: Vec<String> = words.iter().map(|w| fold(w)).collect();
+    if let Some(unit) = whole_repeat(&key) {
+        return (
+            words[..unit].join(" "),
+            Some(GuardAction::RepetitionCut {
+                removed_words: words.len() - unit,
+            }),
+        );
+    }
     let (kept, removed) = cut_repetitions(&words);
     if removed > 0 {
         return (
@@ -227,6 +247,24 @@ mod tests {
         assert_eq!(a, Some(GuardAction::RepetitionCut { removed_words: 16 }));
         let (t, _) = filter("the the the the the the the the the the", 0.9, Some(0.0));
         assert_eq!(t, "the");
+    }
+
+    #[test]
+    fn a_whole_utterance_said_twice_is_kept_once() {
+        let (t, a) = filter("1 2 3 4 5 6 7 8 1 2 3 4 5 6 7 8", 0.9, Some(0.0));
+        assert_eq!(t, "1 2 3 4 5 6 7 8");
+        assert_eq!(a, Some(GuardAction::RepetitionCut { removed_words: 8 }));
+        let (t, _) = filter("1 2 3 4 5 6 7 8 1 2 3 4 5 6 7 8 1 2 3", 0.9, Some(0.0));
+        assert_eq!(t, "1 2 3 4 5 6 7 8");
+        let (t, _) = filter(
+            "I'd like to track my parcel, I'd like to track my parcel,",
+            0.9,
+            Some(0.0),
+        );
+        assert_eq!(t, "I'd like to track my parcel,");
+        // Short real repeats and a number said with a repeated group stay as they are.
+        assert_eq!(filter("yes yes", 0.9, Some(0.0)).0, "yes yes");
+        assert_eq!(filter("5 5 5 5 1 2", 0.9, Some(0.0)).0, "5 5 5 5 1 2");
     }
 
     #[test]
