@@ -23,6 +23,8 @@ test: setup models
 	else \
 	  $(CARGO) test --workspace --release --no-fail-fast; \
 	fi
+	@echo "--- replay of the recorded calls in fixtures/calls (tests/replay.rs):"
+	@cat target/tmp/replay-summary.txt 2>/dev/null || echo "(no replay summary written)"
 
 # System packages (apt), once: the stamp records the package list that was checked.
 setup: $(STAMP)
