@@ -312,7 +312,10 @@ impl CallCore {
     /// A digit from SIP INFO or RFC 4733.
     pub fn on_digit(&mut self, digit: char, now: Instant) {
         // A key press is a turn too: the reply's latency counts from the last key.
-        self.turn = TurnClock { speech_end: Some(now), latency: TurnLatency::default() };
+        self.turn = TurnClock {
+            speech_end: Some(now),
+            latency: TurnLatency::default(),
+        };
         if self.speech.as_ref().is_some_and(|s| s.barge_in) {
             self.barge_in(now);
         }
