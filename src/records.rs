@@ -12,30 +12,8 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-/// How a call ended, from the caller's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The bot handled the call to the end.
-    Contained,
-    /// Handed to a human (or a transfer was attempted and recorded).
-    Transferred,
-    /// The caller hung up before the bot finished.
-    Abandoned,
-    /// The call ended because of an error on our side.
-    Failed,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Contained => "contained",
-            Outcome::Transferred => "transferred",
-            Outcome::Abandoned => "abandoned",
-            Outcome::Failed => "failed",
-        }
-    }
-}
+/// How a call ended: contained, transferred, abandoned or failed (the dialog's own type).
+pub use ivr_dialog::flow::Outcome;
 
 /// Latency of one bot turn, in milliseconds from the end of the caller's speech.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -362,17 +362,7 @@ pub fn word_error_rate(reference: &str, hyp: &str) -> f64 {
     if r.is_empty() {
         return if h.is_empty() { 0.0 } else { 1.0 };
     }
-    // Levenshtein over words, one row at a time.
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            let sub = prev[j] + usize::from(rw != hw);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[h.len()] as f64 / r.len() as f64
+    ivr_dialog::normalize::word_errors(&r, &h) as f64 / r.len() as f64
 }
 
 fn norm(s: &str) -> String {
@@ -1031,12 +1021,7 @@ fn build_result(
         .map(|t| t.compute_ms)
         .collect();
     let response: Vec<f64> = turns.iter().filter_map(|t| t.response_ms).collect();
-    let outcome = match summary.outcome {
-        Some(ivr_dialog::flow::Outcome::Contained) => "contained",
-        Some(ivr_dialog::flow::Outcome::Transferred) => "transferred",
-        Some(ivr_dialog::flow::Outcome::Failed) => "failed",
-        Some(ivr_dialog::flow::Outcome::Abandoned) | None => "abandoned",
-    };
+    let outcome = summary.outcome.map_or("abandoned", |o| o.as_str());
     let mut intents: Vec<String> = Vec::new();
     for i in &summary.intents {
         if !intents.contains(&i.intent) {

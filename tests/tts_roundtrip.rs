@@ -67,21 +67,6 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Word-level Levenshtein distance.
-fn edit_distance(a: &[String], b: &[String]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, wa) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, wb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(wa != wb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// The transcript from `ivr transcribe --json` ({"text": ...}) or its plain output.
 fn transcript(stdout: &str) -> String {
     serde_json::from_str::<serde_json::Value>(stdout.trim())
@@ -93,8 +78,14 @@ fn transcript(stdout: &str) -> String {
 #[test]
 fn wer_distance_sanity() {
     let w = |s: &str| words(s);
-    assert_eq!(edit_distance(&w("a b c"), &w("a b c")), 0);
-    assert_eq!(edit_distance(&w("a b c"), &w("a x c d")), 2);
+    assert_eq!(
+        ivr_dialog::normalize::word_errors(&w("a b c"), &w("a b c")),
+        0
+    );
+    assert_eq!(
+        ivr_dialog::normalize::word_errors(&w("a b c"), &w("a x c d")),
+        2
+    );
     assert_eq!(
         words("Your balance is $42.50."),
         words("your balance is forty-two dollars and fifty cents")
@@ -140,7 +131,12 @@ fn say_then_transcribe_wer_at_most_ten_percent() {
         );
         let hyp = transcript(&String::from_utf8_lossy(&out.stdout));
         let (r, h) = (words(text), words(&hyp));
-        (text.to_string(), edit_distance(&r, &h), r.len(), hyp)
+        (
+            text.to_string(),
+            ivr_dialog::normalize::word_errors(&r, &h),
+            r.len(),
+            hyp,
+        )
     };
     let results: Vec<(String, usize, usize, String)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)

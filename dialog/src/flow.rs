@@ -323,8 +323,8 @@ struct RawNode {
 
 pub type NodeId = usize;
 
-/// How the call ended (also used for hang-up nodes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// How the call ended (also used for hang-up nodes, and as the call record's outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The bot handled the call.
@@ -338,6 +338,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Contained => "contained",
+            Outcome::Transferred => "transferred",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Failed => "failed",
+        }
+    }
+
     fn parse(s: &str) -> Option<Outcome> {
         Some(match s {
             "contained" => Outcome::Contained,

@@ -463,3 +463,33 @@ mod tests {
         let _ = for_matching("\u{0}\u{1F600}ÄÖÜ ß");
     }
 }
+
+/// Word errors (substitutions + insertions + deletions) of `hyp` against `reference`,
+/// comparing whitespace-separated words as given: normalise both sides first (e.g. with
+/// [`for_matching`]). Word error rate = errors / reference words.
+pub fn word_errors<S: AsRef<str>>(reference: &[S], hyp: &[S]) -> usize {
+    let mut prev: Vec<usize> = (0..=hyp.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut cur = vec![i + 1; hyp.len() + 1];
+        for (j, h) in hyp.iter().enumerate() {
+            let sub = prev[j] + usize::from(r.as_ref() != h.as_ref());
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[hyp.len()]
+}
+
+#[cfg(test)]
+mod word_error_tests {
+    use super::word_errors;
+
+    #[test]
+    fn counts_substitutions_insertions_deletions() {
+        let w = |s: &'static str| s.split_whitespace().collect::<Vec<_>>();
+        assert_eq!(word_errors(&w("a b c"), &w("a b c")), 0);
+        assert_eq!(word_errors(&w("a b c"), &w("a x c d")), 2);
+        assert_eq!(word_errors(&w("a b c"), &w("")), 3);
+        assert_eq!(word_errors(&w(""), &w("a")), 1);
+    }
+}

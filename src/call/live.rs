@@ -370,12 +370,8 @@ pub fn heard_from(t: ivr_asr::Transcript) -> Heard {
 /// Copy what the core knows into the call record.
 pub fn fill_record(record: &mut CallRecord, core: &CallCore) {
     let s = core.dialog().summary();
-    record.outcome = match s.outcome {
-        Some(ivr_dialog::flow::Outcome::Contained) => Outcome::Contained,
-        Some(ivr_dialog::flow::Outcome::Transferred) => Outcome::Transferred,
-        Some(ivr_dialog::flow::Outcome::Failed) => Outcome::Failed,
-        Some(ivr_dialog::flow::Outcome::Abandoned) | None => Outcome::Abandoned,
-    };
+    // A dialog still going when the call ended: the caller left before being served.
+    record.outcome = s.outcome.unwrap_or(Outcome::Abandoned);
     if record.handoff_reason.is_none() {
         record.handoff_reason = s.handoff_reason.clone();
     }

@@ -170,21 +170,6 @@ fn read_manifest(manifest: &Path) -> Result<Vec<Item>> {
     Ok(items)
 }
 
-/// Word-level edit distance.
-fn edit_distance(a: &[&str], b: &[&str]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, wa) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, wb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(wa != wb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -221,7 +206,7 @@ fn eval(cfg: &Config, manifest: &Path, json: bool) -> Result<ExitCode> {
             hyp_n.split_whitespace().collect(),
             ref_n.split_whitespace().collect(),
         );
-        let e = edit_distance(&r, &h);
+        let e = ivr_dialog::normalize::word_errors(&r, &h);
         errors += e;
         ref_words += r.len();
         if e > 0 {
