@@ -67,7 +67,11 @@ fn endpointer(c: &mut Criterion) {
     c.bench_function("asr/endpointer_frame", |b| {
         b.iter(|| {
             n += 1;
-            let p = if (n / 40).is_multiple_of(2) { 0.9 } else { 0.05 };
+            let p = if (n / 40).is_multiple_of(2) {
+                0.9
+            } else {
+                0.05
+            };
             black_box(ep.push_frame(p, t0 + Duration::from_millis(32 * n)))
         })
     });
