@@ -712,7 +712,6 @@ impl Shell<'_> {
                     self.costs.push((Self::dialog_turns(core), Cost::Asr(ms)));
                     core.on_transcript(id, heard, now);
                 }
-                Output::CancelRecognize { .. } => {} // already decoded (counted as compute)
                 Output::Speak {
                     id,
                     text,

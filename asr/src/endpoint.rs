@@ -59,10 +59,12 @@ impl Default for EndpointConfig {
             min_speech_ms: 150,
             max_gap_before_start_ms: 100,
             pause_ms: 150,
-            trailing_default_ms: 450,
+            // DESIGN.md §5 budgets 250-300 ms for the end-of-utterance decision; menus get
+            // a little more (callers pause between "I'd like to" and the request).
+            trailing_default_ms: 350,
             trailing_yes_no_ms: 250,
-            trailing_digits_ms: 900,
-            trailing_free_text_ms: 550,
+            trailing_digits_ms: 700,
+            trailing_free_text_ms: 450,
             trailing_complete_ms: 250,
             max_utterance_ms: 15_000,
         }
@@ -386,9 +388,10 @@ mod tests {
         let probs = frames(&[(0.4, 10), (0.9, 10), (0.4, 10), (0.1, 30)]);
         let ev = run(&mut ep, Instant::now(), &probs);
         assert_eq!(kinds(&ev), ["start", "pause", "end"]);
-        // silence counted from the last non-silent frame (index 29): 450 ms default
+        // silence counted from the last non-silent frame (index 29): the default trailing
         let end_frame = ev[2].0;
-        assert_eq!(end_frame, 29 + 450usize.div_ceil(32));
+        let trailing = EndpointConfig::default().trailing_default_ms as usize;
+        assert_eq!(end_frame, 29 + trailing.div_ceil(32));
     }
 
     fn end_after_silence(exp: Expectation, complete: bool) -> usize {
@@ -430,10 +433,13 @@ mod tests {
         let free = end_after_silence(Expectation::FreeText, false);
         let digits = end_after_silence(Expectation::Digits, false);
         let digits_done = end_after_silence(Expectation::Digits, true);
-        // frames of silence before the end: 250 ms, 550 ms, 900 ms, 250 ms
-        assert_eq!(yes_no, 250usize.div_ceil(32));
-        assert_eq!(free, 550usize.div_ceil(32));
-        assert_eq!(digits, 900usize.div_ceil(32));
+        // frames of silence before the end: each expectation's own trailing silence
+        let c = EndpointConfig::default();
+        let frames_of = |ms: u64| (ms as usize).div_ceil(32);
+        assert_eq!(yes_no, frames_of(c.trailing_yes_no_ms));
+        assert_eq!(free, frames_of(c.trailing_free_text_ms));
+        assert_eq!(digits, frames_of(c.trailing_digits_ms));
+        assert!(yes_no < free && free < digits);
         assert!(digits_done < digits / 2, "{digits_done} vs {digits}");
     }
 
@@ -445,7 +451,8 @@ mod tests {
         assert_eq!(ep.trailing_silence(), Duration::from_millis(250));
         let t0 = Instant::now();
         run(&mut ep, t0, &frames(&[(0.9, 10), (0.0, 5), (0.9, 1)]));
-        assert_eq!(ep.trailing_silence(), Duration::from_millis(900));
+        let digits = EndpointConfig::default().trailing_digits_ms;
+        assert_eq!(ep.trailing_silence(), Duration::from_millis(digits));
     }
 
     #[test]

@@ -88,8 +88,11 @@ impl Default for AsrConfig {
         Self {
             model: "ggml-tiny.en.bin".into(),
             language: "en".into(),
-            workers: 1,
-            threads_per_worker: 2,
+            // Two single-threaded workers: on 2 cores shared with the calls' media work,
+            // a 2-thread whisper.cpp decode sometimes stalls in its spin barrier (measured
+            // 3.7 s instead of 0.2 s while another process held a core; 1 thread: 0.32 s).
+            workers: 2,
+            threads_per_worker: 1,
             queue: 64,
             vad_model: "silero_vad.onnx".into(),
             vad_sample_rate: 16_000,

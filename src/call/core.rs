@@ -61,8 +61,6 @@ pub enum Output {
         audio: Arc<[f32]>,
         hints: Vec<String>,
     },
-    /// A speculative recognition went stale: drop it (answer not needed).
-    CancelRecognize { id: u64 },
     /// Synthesize (or fetch from the prompt cache) 8 kHz speech; answer with `on_speech_audio`
     /// and `on_speech_done`.
     Speak {
@@ -145,13 +143,13 @@ pub struct CallCore {
     /// VAD + endpointer + the current utterance's audio.
     ears: SpeechStream,
     speculation: Speculation<u64>,
-    /// The request id of the speculative decode in flight, if any.
-    speculative_id: Option<u64>,
-    /// A speculative decode was already started in this utterance. Only the first pause
-    /// is decoded early: a digit string pauses after every digit, and each stale decode
-    /// that a worker has already started would delay the final one.
-    speculated: bool,
-    /// A speculative result that arrived before the end of its utterance.
+    /// The speculative decode submitted and not answered yet (maybe stale). At most one
+    /// per call: a digit string pauses after every digit, and a pile of stale decodes
+    /// would delay the final one. It is not cancelled when speech resumes (a worker may
+    /// already run it); the next pause may speculate again once it has come back.
+    spec_in_flight: Option<u64>,
+    /// The speculative decode that still matches the audio (until speech resumes).
+    spec_valid: Option<u64>,
     /// Recognition results that arrived, by request id (speculative ones included).
     results: HashMap<u64, Result<Heard, String>>,
     /// Utterances waiting for their transcript, in the order they were spoken: each is
@@ -214,8 +212,8 @@ impl CallCore {
             up16: StreamResampler::caller_8k_to_16k()?,
             ears,
             speculation: Speculation::new(),
-            speculative_id: None,
-            speculated: false,
+            spec_in_flight: None,
+            spec_valid: None,
             results: HashMap::new(),
             pending: VecDeque::new(),
             speech_start: None,
@@ -324,7 +322,10 @@ impl CallCore {
 
     /// The recogniser finished request `id`.
     pub fn on_transcript(&mut self, id: u64, heard: Result<Heard, String>, now: Instant) {
-        let wanted = self.pending.iter().any(|p| p.id == id) || self.speculative_id == Some(id);
+        if self.spec_in_flight == Some(id) {
+            self.spec_in_flight = None;
+        }
+        let wanted = self.pending.iter().any(|p| p.id == id) || self.spec_valid == Some(id);
         if wanted {
             self.results.insert(id, heard);
             self.deliver_transcripts(now);
@@ -522,45 +523,40 @@ impl CallCore {
                 }
             }
             StreamEvent::Pause { utterance, .. } => {
-                if self.cfg.speculative
-                    && !self.ignore_utterance
-                    && !std::mem::replace(&mut self.speculated, true)
-                {
+                if self.cfg.speculative && !self.ignore_utterance && self.spec_in_flight.is_none() {
                     let id = self.recognize(&utterance);
                     self.speculation.started(&utterance, id);
-                    self.speculative_id = Some(id);
+                    self.spec_in_flight = Some(id);
+                    self.spec_valid = Some(id);
                 }
             }
             StreamEvent::SpeechResumed { .. } => {
-                if let Some(id) = self.speculation.resumed() {
-                    self.out.push_back(Output::CancelRecognize { id });
-                    self.results.remove(&id);
-                }
-                self.speculative_id = None;
+                // Stale now; its answer will be dropped when it comes.
+                self.speculation.resumed();
+                self.spec_valid = None;
             }
             StreamEvent::UtteranceEnded { at, utterance, .. } => {
                 let trailing = self.ears.endpointer().trailing_silence();
                 let speech_end = at.checked_sub(trailing).unwrap_or(at);
                 let start = self.speech_start.take().unwrap_or(speech_end);
-                let speculative = self.speculative_id.take();
-                self.speculated = false;
                 if std::mem::take(&mut self.ignore_utterance) {
-                    if let Some(id) = self.speculation.resumed() {
-                        self.out.push_back(Output::CancelRecognize { id });
+                    // The caller talked over a prompt that may not be interrupted.
+                    self.speculation.resumed();
+                    if let Some(id) = self.spec_valid.take() {
                         self.results.remove(&id);
                     }
-                    return; // the caller talked over a prompt that may not be interrupted
+                    return;
                 }
                 let id = match self.speculation.ended(&utterance) {
                     SpeculativeOutcome::Reuse(id) => id,
                     SpeculativeOutcome::Redo => {
-                        if let Some(old) = speculative {
-                            self.out.push_back(Output::CancelRecognize { id: old });
+                        if let Some(old) = self.spec_valid {
                             self.results.remove(&old);
                         }
                         self.recognize(&utterance)
                     }
                 };
+                self.spec_valid = None;
                 self.pending.push_back(PendingUtterance {
                     id,
                     start,

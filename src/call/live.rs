@@ -251,9 +251,6 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                         }
                     }
                 }
-                Output::CancelRecognize { id } => {
-                    tickets.remove(&id); // dropping the ticket cancels a job not yet started
-                }
                 Output::Speak {
                     id,
                     text,
