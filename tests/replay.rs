@@ -150,10 +150,22 @@ fn every_recorded_call_meets_its_expectations() {
         .collect();
     assert_eq!(calls.len(), fixtures.len());
     for c in &calls {
-        for f in ["audio.wav", "bot.wav", "transcript.jsonl"] {
+        for f in ["audio.wav", "bot.wav"] {
             let p = c.join(f);
             let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
             assert!(len > 1000, "{} missing or empty", p.display());
+        }
+        // Every call has at least the bot's greeting; each line is one JSON object.
+        let p = c.join("transcript.jsonl");
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        assert!(!text.trim().is_empty(), "{} missing or empty", p.display());
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: bad line {line:?}: {e}", p.display()));
+            assert!(
+                v.get("speaker").is_some() && v.get("text").is_some(),
+                "{line}"
+            );
         }
     }
 }
