@@ -1152,7 +1152,7 @@ fn sipp_counts(path: &Path) -> (u64, u64) {
     let Some(header) = lines.next() else {
         return (0, 0);
     };
-    let Some(last) = lines.last() else {
+    let Some(last) = lines.next_back() else {
         return (0, 0);
     };
     let cols: Vec<&str> = header.split(';').collect();
@@ -1558,6 +1558,7 @@ impl Report {
             self.max_meeting_goal,
         ));
         for p in self.phases.iter().filter(|p| p.name.starts_with("ramp")) {
+            let added = format!("{}/{}", fmt_ms(p.added.p50), fmt_ms(p.added.p95));
             s.push_str(&format!(
                 "| {} | {}/{} | {} | {} ({}, {}) | {} | {} | {} | {} | {} | {} | {} ({:.0}) | {} | {:.2} | {:.1} | {:.0} | {:.1} | {:.2} | {} | {} |\n",
                 p.concurrency,
@@ -1572,7 +1573,7 @@ impl Report {
                 fmt_ms(p.all.p99),
                 fmt_ms(p.cached.p95),
                 fmt_ms(p.live.p95),
-                format!("{}/{}", fmt_ms(p.added.p50), fmt_ms(p.added.p95)),
+                added,
                 p.underruns,
                 p.max_outbound_gap_ms,
                 p.pacer_skipped_deadlines,
