@@ -56,7 +56,7 @@ fmt:
 # average <= 1.5 first). Results, with command, commit and machine: benches/results/.
 bench: setup models
 	$(CARGO) bench --workspace
-	IVR_E2E_BENCH=1 IVR_BENCH_COMMAND="make bench" $(CARGO) bench --bench e2e_latency
+	IVR_E2E_BENCH=1 IVR_BENCH_COMMAND="make bench" $(CARGO) bench --features e2e-bench --bench e2e_latency
 
 # Longer run of the never-panic input tests (cargo-fuzz needs a nightly toolchain; with
 # one installed, `cd media/fuzz && cargo +nightly fuzz run rtp_input` runs the libFuzzer target).

@@ -11,8 +11,8 @@
 //! Writes `benches/results/e2e.{json,md}`, `latency_hist.png`, `latency_vs_calls.png`,
 //! and a summary of the criterion micro-benches (`criterion.md`).
 //!
-//! Runs only with `IVR_E2E_BENCH=1` (set by `make bench`), so that `cargo bench
-//! --workspace` stays a micro-bench run. Knobs (env): IVR_BENCH_LATENCY_CALLS (8),
+//! Built only with the `e2e-bench` feature (plotters with ab_glyph text; kept out of
+//! criterion's plotters) and run only with `IVR_E2E_BENCH=1`: `make bench` sets both. Knobs (env): IVR_BENCH_LATENCY_CALLS (8),
 //! IVR_BENCH_LATENCY_CONCURRENCY (2), IVR_BENCH_LEVELS (1,2,4,8,12,16,20,24,28,32),
 //! IVR_BENCH_MAX_LOAD (1.5: wait until the 1-minute load average is below it),
 //! IVR_BENCH_LOAD_WAIT_S (900), IVR_BENCH_OUT (benches/results).
@@ -309,7 +309,9 @@ fn machine_info(load: [f64; 3]) -> Value {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     json!({
-        "command": std::env::var("IVR_BENCH_COMMAND").unwrap_or_else(|_| "IVR_E2E_BENCH=1 cargo bench --bench e2e_latency".into()),
+        "command": std::env::var("IVR_BENCH_COMMAND").unwrap_or_else(|_| {
+            "IVR_E2E_BENCH=1 cargo bench --features e2e-bench --bench e2e_latency".into()
+        }),
         "commit": git(&["rev-parse", "HEAD"]),
         "worktree_dirty": dirty,
         "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
