@@ -17,6 +17,7 @@ run: setup models build
 test: setup models
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
+	$(CARGO) clippy -p ivr --bench e2e_latency --features e2e-bench --release -- -D warnings
 	$(CARGO) build --release --bins
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --release --no-fail-fast; \
@@ -47,6 +48,7 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
+	$(CARGO) clippy -p ivr --bench e2e_latency --features e2e-bench --release -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
