@@ -588,16 +588,22 @@ impl CallCore {
         self.out.push_back(Output::CancelSpeak { id: s.id });
         let offset_ms = played * 1000 / ivr_media::SAMPLE_RATE as u64;
         tracing::debug!(offset_ms, "barge-in");
-        self.out.push_back(Output::Transcript(TranscriptLine {
+        let line = self.bot_line(s, now, true);
+        self.out.push_back(Output::Transcript(line));
+        self.dialog_event(Event::BargeIn { offset_ms }, now);
+    }
+
+    /// The transcript line of a prompt that ended (played out, or cut by barge-in).
+    fn bot_line(&self, s: Speech, now: Instant, interrupted: bool) -> TranscriptLine {
+        TranscriptLine {
             speaker: "bot".into(),
             text: s.text,
             start: s.started.map_or(self.secs(now), |t| self.secs(t)),
             end: self.secs(now),
             confidence: None,
             intent: None,
-            interrupted: true,
-        }));
-        self.dialog_event(Event::BargeIn { offset_ms }, now);
+            interrupted,
+        }
     }
 
     fn fire_timers(&mut self, now: Instant) {
@@ -613,15 +619,8 @@ impl CallCore {
             .as_ref()
             .is_some_and(|s| s.synth_done && self.pacer.queued_samples() == 0);
         if finished && let Some(s) = self.speech.take() {
-            self.out.push_back(Output::Transcript(TranscriptLine {
-                speaker: "bot".into(),
-                text: s.text,
-                start: s.started.map_or(self.secs(now), |t| self.secs(t)),
-                end: self.secs(now),
-                confidence: None,
-                intent: None,
-                interrupted: false,
-            }));
+            let line = self.bot_line(s, now, false);
+            self.out.push_back(Output::Transcript(line));
             self.start_next_say(now);
         }
     }
