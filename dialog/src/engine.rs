@@ -516,13 +516,7 @@ impl Dialog {
         if text.trim().is_empty() {
             return;
         }
-        self.turns.push(Turn {
-            speaker: Speaker::Bot,
-            text: text.clone(),
-            offset_ms: self.ms(now),
-            interrupted_at_ms: None,
-            sentiment: None,
-        });
+        self.push_bot_turn(&text, now);
         let action = Action::Say {
             text,
             barge_in,
@@ -744,17 +738,22 @@ impl Dialog {
         self.enter(agent, now, out);
     }
 
+    /// Record what the bot says in the call's transcript.
+    fn push_bot_turn(&mut self, text: &str, now: Instant) {
+        self.turns.push(Turn {
+            speaker: Speaker::Bot,
+            text: text.to_string(),
+            offset_ms: self.ms(now),
+            interrupted_at_ms: None,
+            sentiment: None,
+        });
+    }
+
     fn repeat(&mut self, out: &mut Vec<Action>, now: Instant) {
         let says = self.last_says.clone();
         for s in says {
             if let Action::Say { text, .. } = &s {
-                self.turns.push(Turn {
-                    speaker: Speaker::Bot,
-                    text: text.clone(),
-                    offset_ms: self.ms(now),
-                    interrupted_at_ms: None,
-                    sentiment: None,
-                });
+                self.push_bot_turn(text, now);
             }
             out.push(s);
         }

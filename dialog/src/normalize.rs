@@ -153,7 +153,8 @@ fn is_digitish(t: Option<&Tok>) -> bool {
     }
 }
 
-fn ordinal_suffix(n: u64) -> &'static str {
+/// "st", "nd", "rd" or "th" for a number written as an ordinal (21st, 12th).
+pub(crate) fn ordinal_suffix(n: u64) -> &'static str {
     if (11..=13).contains(&(n % 100)) {
         return "th";
     }

@@ -113,7 +113,7 @@ impl Date {
         format!(
             "{wd_cap} the {}{} of {month}",
             self.day,
-            ordinal_suffix(self.day)
+            crate::normalize::ordinal_suffix(self.day.into())
         )
     }
 }
@@ -121,18 +121,6 @@ impl Date {
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
-fn ordinal_suffix(n: u32) -> &'static str {
-    if (11..=13).contains(&(n % 100)) {
-        return "th";
-    }
-    match n % 10 {
-        1 => "st",
-        2 => "nd",
-        3 => "rd",
-        _ => "th",
     }
 }
 
