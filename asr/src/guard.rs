@@ -156,11 +156,60 @@ fn whole_repeat(key: &[String]) -> Option<usize> {
         .filter(|&unit| unit >= 4)
 }
 
-/// After decoding: the text to keep and what was done.
+/// A loop that ran into the token cap: the text ends in two or more copies of a unit of
+/// 1..=8 words (at least 4 words in all), maybe followed by part of another copy ("7, 3, 9, 1, 3, 9, 1, 3, 9, 1, 3,
+/// 9,", "$42.50. $0.50. $0.50. $0.50. $"). Returns the words to keep (the first copy
+/// stays: it is usually what was said) or `None` if the tail does not repeat. Only used
+/// when decoding hit the cap, so a caller's real "1 2 1 2" is never touched.
+fn cut_runaway_tail(words: &[&str]) -> Option<usize> {
+    let key: Vec<String> = words.iter().map(|w| fold(w)).collect();
+    let n = key.len();
+    let mut best: Option<usize> = None; // words kept
+    for unit in 1..=8usize {
+        // `partial` words at the very end are a cut-off copy of the unit's first words;
+        // the last of them may itself be cut mid-word ("$" of "$0.50.").
+        for partial in 0..=unit {
+            let Some(full_end) = n.checked_sub(partial) else {
+                break;
+            };
+            if full_end < unit * 2 {
+                break;
+            }
+            let first = full_end - unit;
+            let mut copies = 1;
+            while copies * unit + unit <= full_end
+                && key[full_end - (copies + 1) * unit..full_end - copies * unit]
+                    == key[first..full_end]
+            {
+                copies += 1;
+            }
+            // "3 3 7 7" at the end of a number is speech; a loop repeats longer.
+            if copies < 2 || copies * unit + partial < 4 {
+                continue;
+            }
+            let tail_ok = (0..partial).all(|j| {
+                let (got, want) = (&key[full_end + j], &key[first + j]);
+                got == want || (j + 1 == partial && want.starts_with(got.as_str()))
+            });
+            if !tail_ok {
+                continue;
+            }
+            let keep = full_end - (copies - 1) * unit;
+            if best.is_none_or(|b| keep < b) {
+                best = Some(keep);
+            }
+        }
+    }
+    best
+}
+
+/// After decoding: the text to keep and what was done. `hit_token_cap`: decoding stopped
+/// at the token cap instead of end-of-text, the mark of a runaway loop.
 pub fn filter(
     raw: &str,
     confidence: f32,
     no_speech_prob: Option<f32>,
+    hit_token_cap: bool,
 ) -> (String, Option<GuardAction>) {
     let text = strip_annotations(raw);
     let folded = fold(&text);
@@ -179,17 +228,23 @@ pub fn filter(
     if weak && WEAK_PHANTOM.contains(&folded.as_str()) {
         return (String::new(), Some(GuardAction::Phantom(text)));
     }
-    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    let mut tail_removed = 0;
+    if let Some(keep) = cut_runaway_tail(&words).filter(|_| hit_token_cap) {
+        tail_removed = words.len() - keep;
+        words.truncate(keep);
+    }
     let key: Vec<String> = words.iter().map(|w| fold(w)).collect();
     if let Some(unit) = whole_repeat(&key) {
         return (
             words[..unit].join(" "),
             Some(GuardAction::RepetitionCut {
-                removed_words: words.len() - unit,
+                removed_words: tail_removed + words.len() - unit,
             }),
         );
     }
     let (kept, removed) = cut_repetitions(&words);
+    let removed = removed + tail_removed;
     if removed > 0 {
         return (
             kept.join(" "),
@@ -222,55 +277,90 @@ mod tests {
 
     #[test]
     fn phantoms_dropped() {
-        assert_eq!(filter(" Thanks for watching!", 0.9, Some(0.1)).0, "");
-        assert_eq!(filter("[BLANK_AUDIO]", 0.9, Some(0.1)).0, "");
-        assert_eq!(filter("(music)", 0.9, Some(0.1)).0, "");
+        assert_eq!(filter(" Thanks for watching!", 0.9, Some(0.1), false).0, "");
+        assert_eq!(filter("[BLANK_AUDIO]", 0.9, Some(0.1), false).0, "");
+        assert_eq!(filter("(music)", 0.9, Some(0.1), false).0, "");
         // "Thank you." is a real answer when Whisper is sure it heard speech...
-        assert_eq!(filter("Thank you.", 0.8, Some(0.05)).0, "Thank you.");
+        assert_eq!(filter("Thank you.", 0.8, Some(0.05), false).0, "Thank you.");
         // ...and a phantom when it is not.
-        assert_eq!(filter("Thank you.", 0.3, Some(0.05)).0, "");
-        assert_eq!(filter("Thank you.", 0.8, Some(0.5)).0, "");
+        assert_eq!(filter("Thank you.", 0.3, Some(0.05), false).0, "");
+        assert_eq!(filter("Thank you.", 0.8, Some(0.5), false).0, "");
         assert_eq!(
-            filter("Yes, please.", 0.3, Some(0.7)),
+            filter("Yes, please.", 0.3, Some(0.7), false),
             (String::new(), Some(GuardAction::NoSpeech))
         );
     }
 
     #[test]
     fn repetition_loops_are_cut_but_real_repeats_kept() {
-        let (t, a) = filter("my number is 5 5 5 and", 0.9, Some(0.0));
+        let (t, a) = filter("my number is 5 5 5 and", 0.9, Some(0.0), false);
         assert_eq!((t.as_str(), a), ("my number is 5 5 5 and", None));
-        assert_eq!(filter("no no no", 0.9, Some(0.0)).0, "no no no");
+        assert_eq!(filter("no no no", 0.9, Some(0.0), false).0, "no no no");
         let looped = "I want to pay I want to pay I want to pay I want to pay I want to pay";
-        let (t, a) = filter(looped, 0.9, Some(0.0));
+        let (t, a) = filter(looped, 0.9, Some(0.0), false);
         assert_eq!(t, "I want to pay");
         assert_eq!(a, Some(GuardAction::RepetitionCut { removed_words: 16 }));
-        let (t, _) = filter("the the the the the the the the the the", 0.9, Some(0.0));
+        let (t, _) = filter(
+            "the the the the the the the the the the",
+            0.9,
+            Some(0.0),
+            false,
+        );
         assert_eq!(t, "the");
     }
 
     #[test]
     fn a_whole_utterance_said_twice_is_kept_once() {
-        let (t, a) = filter("1 2 3 4 5 6 7 8 1 2 3 4 5 6 7 8", 0.9, Some(0.0));
+        let (t, a) = filter("1 2 3 4 5 6 7 8 1 2 3 4 5 6 7 8", 0.9, Some(0.0), false);
         assert_eq!(t, "1 2 3 4 5 6 7 8");
         assert_eq!(a, Some(GuardAction::RepetitionCut { removed_words: 8 }));
-        let (t, _) = filter("1 2 3 4 5 6 7 8 1 2 3 4 5 6 7 8 1 2 3", 0.9, Some(0.0));
+        let (t, _) = filter(
+            "1 2 3 4 5 6 7 8 1 2 3 4 5 6 7 8 1 2 3",
+            0.9,
+            Some(0.0),
+            false,
+        );
         assert_eq!(t, "1 2 3 4 5 6 7 8");
         let (t, _) = filter(
             "I'd like to track my parcel, I'd like to track my parcel,",
             0.9,
             Some(0.0),
+            false,
         );
         assert_eq!(t, "I'd like to track my parcel,");
         // Short real repeats and a number said with a repeated group stay as they are.
-        assert_eq!(filter("yes yes", 0.9, Some(0.0)).0, "yes yes");
-        assert_eq!(filter("5 5 5 5 1 2", 0.9, Some(0.0)).0, "5 5 5 5 1 2");
+        assert_eq!(filter("yes yes", 0.9, Some(0.0), false).0, "yes yes");
+        assert_eq!(
+            filter("5 5 5 5 1 2", 0.9, Some(0.0), false).0,
+            "5 5 5 5 1 2"
+        );
+    }
+
+    #[test]
+    fn runaway_tails_are_cut_when_decoding_hit_the_token_cap() {
+        // Both seen from tiny.en on Piper speech (tests/tts_roundtrip.rs).
+        let looped = "Your confirmation code is 7, 3, 9, 1, 3, 9, 1, 3, 9, 1, 3, 9,";
+        let (t, a) = filter(looped, 0.8, Some(0.1), true);
+        assert_eq!(t, "Your confirmation code is 7, 3, 9, 1,");
+        assert_eq!(a, Some(GuardAction::RepetitionCut { removed_words: 8 }));
+        let (t, _) = filter(
+            "Your balance is $42.50. $0.50. $0.50. $0.50. $",
+            0.8,
+            Some(0.1),
+            true,
+        );
+        assert_eq!(t, "Your balance is $42.50. $0.50.");
+        // Without the cap the same words may be what was said.
+        assert_eq!(filter(looped, 0.8, Some(0.1), false).0, looped);
+        // At the cap, a tail that does not repeat is kept.
+        let long = "my tracking number is 4 8 2 1 3 3 7 7";
+        assert_eq!(filter(long, 0.8, Some(0.1), true).0, long);
     }
 
     #[test]
     fn annotations_stripped_text_kept() {
         assert_eq!(
-            filter("[music] I need help *sighs*", 0.9, Some(0.0)).0,
+            filter("[music] I need help *sighs*", 0.9, Some(0.0), false).0,
             "I need help"
         );
     }

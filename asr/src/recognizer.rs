@@ -201,7 +201,8 @@ impl Recognizer {
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
         // A runaway loop cannot produce more than ~8 tokens per second of audio.
-        params.set_max_tokens(((seconds * 8.0).ceil() as i32).max(24));
+        let max_tokens = ((seconds * 8.0).ceil() as i32).max(24);
+        params.set_max_tokens(max_tokens);
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_special(false);
@@ -223,7 +224,9 @@ impl Recognizer {
         let mut words: Vec<(Word, f32, u32)> = Vec::new();
         let mut probs = Vec::new();
         let mut no_speech_prob = None;
+        let mut all_tokens = 0;
         for seg in self.state.as_iter() {
+            all_tokens += seg.n_tokens();
             let text = seg
                 .to_str_lossy()
                 .map(|s| s.trim().to_owned())
@@ -288,7 +291,8 @@ impl Recognizer {
             .map(|s| s.text.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        let (text, guard_action) = guard::filter(&raw, confidence, no_speech_prob);
+        let (text, guard_action) =
+            guard::filter(&raw, confidence, no_speech_prob, all_tokens >= max_tokens);
         if text.is_empty() {
             words.clear();
             segments.clear();
