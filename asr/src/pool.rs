@@ -4,12 +4,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, Sender, unbounded};
 use tokio::sync::oneshot;
 
 use crate::recognizer::{Hints, Recognizer, Transcript, WhisperModel};
@@ -22,11 +22,14 @@ struct Job {
     hints: Hints,
     enqueued: Instant,
     reply: Reply,
+    /// Set once, by whoever gets there first: a worker starting the job, or the ticket
+    /// being dropped (cancel). The winner releases the job's slot in `outstanding`.
+    claimed: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
 struct Stats {
-    /// Jobs waiting in the queue or being decoded.
+    /// Live jobs: waiting in the queue or being decoded (cancelled ones not counted).
     outstanding: AtomicUsize,
     /// Smoothed decode time per job, microseconds.
     ewma_decode_us: AtomicU64,
@@ -45,15 +48,20 @@ pub struct AsrPool {
 
 /// A pending result. Await it (tokio or any executor), poll it with `try_take`, or
 /// `blocking_wait` outside async code. Dropping it cancels the job if no worker has
-/// started it yet (a stale speculative decode costs nothing then).
+/// started it yet: its queue slot is free at once (a caller who hangs up, or a stale
+/// speculative decode, costs nothing), and the worker skips it.
 pub struct AsrTicket {
     rx: oneshot::Receiver<Result<Transcript, AsrError>>,
+    claimed: Arc<AtomicBool>,
+    stats: Arc<Stats>,
 }
 
 impl AsrTicket {
     /// Block the current (non-async) thread until the result arrives.
-    pub fn blocking_wait(self) -> Result<Transcript, AsrError> {
-        self.rx.blocking_recv().map_err(|_| AsrError::PoolClosed)?
+    pub fn blocking_wait(mut self) -> Result<Transcript, AsrError> {
+        let (_, never) = oneshot::channel();
+        let rx = std::mem::replace(&mut self.rx, never);
+        rx.blocking_recv().map_err(|_| AsrError::PoolClosed)?
     }
 
     /// The result if it is ready; `None` while still queued or decoding.
@@ -64,6 +72,21 @@ impl AsrTicket {
             Err(oneshot::error::TryRecvError::Closed) => Some(Err(AsrError::PoolClosed)),
         }
     }
+}
+
+impl Drop for AsrTicket {
+    fn drop(&mut self) {
+        // Not started yet: cancel it and give its slot back now.
+        if claim(&self.claimed) {
+            self.stats.outstanding.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// True for the first caller only.
+fn claim(flag: &AtomicBool) -> bool {
+    flag.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
 }
 
 impl Future for AsrTicket {
@@ -80,7 +103,9 @@ impl AsrPool {
     pub fn new(model: Arc<WhisperModel>, cfg: &AsrConfig) -> Result<Self, AsrError> {
         let n_workers = cfg.workers.max(1);
         let capacity = cfg.queue.max(1);
-        let (tx, rx) = bounded::<Job>(capacity);
+        // The bound is enforced on live jobs (`outstanding`), so a cancelled job sitting in
+        // the channel until a worker skips it takes no one's place.
+        let (tx, rx) = unbounded::<Job>();
         let stats = Arc::new(Stats::default());
         // Seed the estimate with a typical short-utterance decode so the first admission
         // decisions are not optimistic zeros.
@@ -114,31 +139,40 @@ impl AsrPool {
         })
     }
 
-    /// Queue one utterance (mono f32, 16 kHz). Never blocks: a full queue is an error.
+    /// Queue one utterance (mono f32, 16 kHz). Never blocks: when `capacity` live jobs
+    /// already wait behind busy workers, it is an error.
     pub fn submit(
         &self,
         audio: impl Into<Arc<[f32]>>,
         hints: Hints,
     ) -> Result<AsrTicket, AsrError> {
         let tx = self.tx.as_ref().ok_or(AsrError::PoolClosed)?;
+        let limit = self.capacity + self.n_workers;
+        let before = self.stats.outstanding.fetch_add(1, Ordering::SeqCst);
+        if before >= limit {
+            self.stats.outstanding.fetch_sub(1, Ordering::SeqCst);
+            return Err(AsrError::QueueFull {
+                queued: before - self.n_workers,
+            });
+        }
         let (reply, rx) = oneshot::channel();
+        let claimed = Arc::new(AtomicBool::new(false));
         let job = Job {
             audio: audio.into(),
             hints,
             enqueued: Instant::now(),
             reply,
+            claimed: claimed.clone(),
         };
-        self.stats.outstanding.fetch_add(1, Ordering::SeqCst);
-        match tx.try_send(job) {
-            Ok(()) => Ok(AsrTicket { rx }),
-            Err(e) => {
-                self.stats.outstanding.fetch_sub(1, Ordering::SeqCst);
-                match e {
-                    TrySendError::Full(_) => Err(AsrError::QueueFull { queued: tx.len() }),
-                    TrySendError::Disconnected(_) => Err(AsrError::PoolClosed),
-                }
-            }
+        if tx.send(job).is_err() {
+            self.stats.outstanding.fetch_sub(1, Ordering::SeqCst);
+            return Err(AsrError::PoolClosed);
         }
+        Ok(AsrTicket {
+            rx,
+            claimed,
+            stats: self.stats.clone(),
+        })
     }
 
     /// How long a request submitted now would wait before a worker starts it: jobs
@@ -191,9 +225,9 @@ impl Drop for AsrPool {
 fn worker_loop(mut recognizer: Recognizer, rx: Receiver<Job>, stats: Arc<Stats>) {
     // The shared channel hands each job to whichever worker is free.
     while let Ok(job) = rx.recv() {
-        if job.reply.is_closed() {
+        if !claim(&job.claimed) {
+            // The ticket was dropped first and already gave the slot back.
             stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            stats.outstanding.fetch_sub(1, Ordering::SeqCst);
             continue;
         }
         let queue_ms = job.enqueued.elapsed().as_millis() as u32;

@@ -76,13 +76,14 @@ fn bounded_queue_rejects_and_dropped_tickets_cancel() {
     }
     assert!(full, "queue of 2 never filled");
     assert!(pool.expected_wait() > std::time::Duration::ZERO);
-    // Drop all but the first: the queued ones are skipped, not decoded.
+    // Drop all but the first: the queued ones are skipped, not decoded, and their slots
+    // are free at once, while the first is still being decoded.
     let first = tickets.remove(0);
     drop(tickets);
-    first.blocking_wait().unwrap();
     let t = pool
         .submit(audio[..16_000].to_vec(), Hints::default())
-        .unwrap();
+        .expect("a dropped ticket's slot is free immediately");
+    first.blocking_wait().unwrap();
     t.blocking_wait().unwrap();
     assert!(pool.cancelled() >= 1, "dropped tickets were decoded anyway");
 }
