@@ -8,7 +8,7 @@ MODELS := $(IVR_MODELS_DIR)
 GGML := $(MODELS)/ggml-tiny.en.bin
 STAMP := .cache/setup-system.stamp
 
-.PHONY: run test setup models build bench lint fmt fuzz clean-models
+.PHONY: run test setup models models-all build bench lint fmt fuzz clean-models
 
 run: setup models build
 	./target/release/ivr doctor
@@ -40,6 +40,13 @@ $(MODELS)/.fetched: models.toml scripts/fetch_models.py
 	@touch $@
 $(GGML): $(MODELS)/.fetched
 	$(CARGO) run --release --quiet --bin ivr -- models convert --output $@.part
+	mv $@.part $@
+
+# Optional models too: Whisper base (multilingual), converted to ggml-base.bin.
+models-all: models $(MODELS)/ggml-base.bin
+$(MODELS)/ggml-base.bin: models.toml scripts/fetch_models.py
+	python3 scripts/fetch_models.py --all
+	$(CARGO) run --release --quiet --bin ivr -- models convert --input $(MODELS)/whisper-base-ct2 --output $@.part
 	mv $@.part $@
 
 build:

