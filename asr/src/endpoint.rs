@@ -88,8 +88,13 @@ pub enum EndpointEvent {
     Pause { at: Instant },
     /// Voice again after a `Pause`: a speculative result is stale.
     SpeechResumed { at: Instant },
-    /// The utterance is over.
-    UtteranceEnded { at: Instant, reason: EndReason },
+    /// The utterance is over. `speech_end`: where the caller stopped (the start of the
+    /// trailing silence; `at` itself when the maximum length cut the speech).
+    UtteranceEnded {
+        at: Instant,
+        speech_end: Instant,
+        reason: EndReason,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -238,6 +243,7 @@ impl Endpointer {
                     self.end();
                     return Some(EndpointEvent::UtteranceEnded {
                         at: now,
+                        speech_end: now,
                         reason: EndReason::MaxLength,
                     });
                 }
@@ -276,6 +282,7 @@ impl Endpointer {
                     self.end();
                     return Some(EndpointEvent::UtteranceEnded {
                         at: now,
+                        speech_end: since,
                         reason: EndReason::Silence,
                     });
                 }
@@ -453,6 +460,33 @@ mod tests {
         run(&mut ep, t0, &frames(&[(0.9, 10), (0.0, 5), (0.9, 1)]));
         let digits = EndpointConfig::default().trailing_digits_ms;
         assert_eq!(ep.trailing_silence(), Duration::from_millis(digits));
+    }
+
+    #[test]
+    fn utterance_end_reports_where_speech_stopped() {
+        // Ten frames of voice, then silence: the speech ended with the tenth frame,
+        // whichever trailing silence (a complete hint changes it) ended the utterance.
+        for complete in [false, true] {
+            let mut ep = Endpointer::new(EndpointConfig::default());
+            ep.set_expectation(Expectation::Digits);
+            let t0 = Instant::now();
+            let ev = run(&mut ep, t0, &frames(&[(0.9, 10)]));
+            assert_eq!(kinds(&ev), ["start"]);
+            if complete {
+                ep.hint_complete();
+            }
+            let trailing = ep.trailing_silence();
+            let ev = run(&mut ep, t0 + FRAME * 10, &frames(&[(0.0, 40)]));
+            let (_, end) = ev
+                .iter()
+                .find(|(_, e)| matches!(e, EndpointEvent::UtteranceEnded { .. }))
+                .expect("an end");
+            let EndpointEvent::UtteranceEnded { at, speech_end, .. } = *end else {
+                unreachable!()
+            };
+            assert_eq!(speech_end, t0 + FRAME * 10, "complete: {complete}");
+            assert!(at - speech_end >= trailing && at - speech_end < trailing + FRAME);
+        }
     }
 
     #[test]

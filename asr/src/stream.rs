@@ -34,6 +34,8 @@ pub enum StreamEvent {
     /// End of the utterance: decode (or reuse the speculative result, see `Speculation`).
     UtteranceEnded {
         at: Instant,
+        /// Where the caller stopped speaking (see `EndpointEvent::UtteranceEnded`).
+        speech_end: Instant,
         reason: EndReason,
         utterance: Utterance,
     },
@@ -140,10 +142,15 @@ impl SpeechStream {
                 Some(EndpointEvent::SpeechResumed { at }) => {
                     events.push(StreamEvent::SpeechResumed { at })
                 }
-                Some(EndpointEvent::UtteranceEnded { at, reason }) => {
+                Some(EndpointEvent::UtteranceEnded {
+                    at,
+                    speech_end,
+                    reason,
+                }) => {
                     let utterance = self.utterance();
                     events.push(StreamEvent::UtteranceEnded {
                         at,
+                        speech_end,
                         reason,
                         utterance,
                     });

@@ -227,7 +227,9 @@ const GLOBAL_IN_SLOT_THRESHOLD: f32 = 0.8;
 /// A different request while asking for a slot switches without asking only from here.
 const TOPIC_SWITCH_THRESHOLD: f32 = 0.75;
 
-/// One call's dialog.
+/// One call's dialog. `Clone` so the call loop can probe a speculative transcript
+/// (`would_accept`) without touching the real state.
+#[derive(Clone)]
 pub struct Dialog {
     flow: Arc<Flow>,
     today: Date,
@@ -301,6 +303,25 @@ impl Dialog {
             self.enter(start, now, &mut out);
         }
         out
+    }
+
+    /// Would `text` be understood as the answer to the current question (no "sorry, I
+    /// didn't get that", no clarifying question)? Asked with a speculative transcript
+    /// while the caller pauses: if yes, the call loop ends the turn on a short silence
+    /// instead of the full trailing silence. Pure: runs the turn on a copy.
+    pub fn would_accept(&self, text: &str, confidence: f32, now: Instant) -> bool {
+        if self.wait != Wait::Listen || text.trim().is_empty() {
+            return false;
+        }
+        let mut probe = self.clone();
+        probe.handle(
+            Event::Speech {
+                text: text.to_owned(),
+                confidence,
+            },
+            now,
+        );
+        probe.total_no_match == self.total_no_match && probe.clarify.is_none()
     }
 
     pub fn is_ended(&self) -> bool {

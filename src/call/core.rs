@@ -326,6 +326,22 @@ impl CallCore {
             self.spec_in_flight = None;
         }
         let wanted = self.pending.iter().any(|p| p.id == id) || self.spec_valid == Some(id);
+        // A speculative result while the caller pauses in a digit string: if the dialog
+        // would already accept it (all digits there), a short silence ends the turn
+        // instead of the long one that lets callers pause between digit groups. Not for
+        // sentences: "I won't be home tomorrow, ... can you deliver another day?" would be
+        // cut in two, the first half already matching an intent (replay fixture
+        // reschedule.pcap).
+        if self.spec_valid == Some(id)
+            && self.ears.endpointer().expectation() == EarExpectation::Digits
+            && self.ears.endpointer().in_utterance()
+            && let Ok(h) = &heard
+            && self.dialog.would_accept(&h.text, h.confidence, now)
+        {
+            tracing::debug!(text = %h.text, "speculative transcript is a complete answer");
+            metrics::counter!("ivr_early_endpoints_total").increment(1);
+            self.ears.hint_complete();
+        }
         if wanted {
             self.results.insert(id, heard);
             self.deliver_transcripts(now);
@@ -535,9 +551,11 @@ impl CallCore {
                 self.speculation.resumed();
                 self.spec_valid = None;
             }
-            StreamEvent::UtteranceEnded { at, utterance, .. } => {
-                let trailing = self.ears.endpointer().trailing_silence();
-                let speech_end = at.checked_sub(trailing).unwrap_or(at);
+            StreamEvent::UtteranceEnded {
+                speech_end,
+                utterance,
+                ..
+            } => {
                 let start = self.speech_start.take().unwrap_or(speech_end);
                 if std::mem::take(&mut self.ignore_utterance) {
                     // The caller talked over a prompt that may not be interrupted.
