@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub max_call_s: u64,
     /// Where a transfer to a skill group goes; `{group}` is replaced by its name.
     pub agent_uri: String,
+    /// Fault injection, for checking call isolation: a call to this user part panics
+    /// its call thread right after it is answered. Empty (the default): off.
+    pub fault_panic_user: String,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +65,7 @@ impl Default for ServerConfig {
             retention_days: 90,
             max_call_s: 600,
             agent_uri: "sip:{group}@127.0.0.1:5080".into(),
+            fault_panic_user: String::new(),
         }
     }
 }

@@ -269,3 +269,39 @@ fn two_calls_at_once_do_not_mix() {
         );
     }
 }
+
+/// A panic in one call's thread (fault injection: `[server] fault_panic_user`) ends that
+/// call with a BYE and a `failed` record naming the error; a call running at the same
+/// time goes on to the end, and the server stays healthy.
+#[test]
+fn a_panicking_call_does_not_take_down_another() {
+    let server = Server::start("e2e-panic", &[("IVR_SERVER__FAULT_PANIC_USER", "crash")]);
+    let sip = server.sip.clone();
+    let keypad = std::thread::spawn(move || sipp_call("uac_keypad_track.xml", &sip, 60));
+    // Let the keypad call get going, then crash the other one under it.
+    std::thread::sleep(Duration::from_secs(3));
+    let (crash_ok, crash_log) = sipp_call("uac_crash.xml", &server.sip, 20);
+    assert!(crash_ok, "the crashed call got no BYE:\n{crash_log}");
+    assert_eq!(http_get(&server.http, "/healthz").0, 200);
+    let (keypad_ok, keypad_log) = keypad.join().unwrap();
+    assert!(keypad_ok, "the other call failed:\n{keypad_log}");
+    let calls = server.wait_calls(2, Duration::from_secs(10));
+    let outcome_of = |to: &str| {
+        calls
+            .iter()
+            .find(|c| c["called"] == to)
+            .unwrap_or_else(|| panic!("no record of the call to {to}: {calls:#?}"))
+    };
+    let crashed = outcome_of("crash");
+    assert_eq!(crashed["outcome"], "failed", "{crashed:#}");
+    assert!(
+        crashed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("internal error") && e.contains("fault injection")),
+        "{crashed:#}"
+    );
+    let other = outcome_of("ivr");
+    assert_eq!(other["outcome"], "contained", "{other:#}");
+    assert_eq!(other["slots"]["tracking_number"], "87654321", "{other:#}");
+    assert_eq!(http_get(&server.http, "/readyz").0, 200);
+}

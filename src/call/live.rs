@@ -102,7 +102,10 @@ fn bind_rtp(engines: &Engines) -> Result<UdpSocket> {
 
 fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord) -> Result<()> {
     let IncomingCall {
-        handle, mut events, ..
+        handle,
+        mut events,
+        to,
+        ..
     } = call;
     let socket = bind_rtp(engines)?;
     socket.set_nonblocking(true)?;
@@ -113,6 +116,10 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
         .block_on(async move { h.answer(local).await })
         .context("answering the call")?;
     record.answered_at = Some(crate::records::rfc3339(SystemTime::now()));
+    let fault_user = &engines.cfg.server.fault_panic_user;
+    if !fault_user.is_empty() && to == *fault_user {
+        panic!("fault injection: [server] fault_panic_user = {fault_user:?}");
+    }
     let codec = match media.codec.payload_type() {
         8 => ivr_media::Codec::Pcma,
         _ => ivr_media::Codec::Pcmu,
