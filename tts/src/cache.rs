@@ -22,7 +22,8 @@ pub struct PromptCache {
 pub fn cache_key(voice_id: &str, text: &str, speed: f32, rate: u32) -> String {
     let mut h = Sha256::new();
     for part in [
-        "ivr-tts-prompt-v1",
+        // v2: leading silence trimmed (engine.rs `trim_leading_silence`).
+        "ivr-tts-prompt-v2",
         voice_id,
         text,
         &format!("{speed:.3}"),

@@ -425,6 +425,9 @@ impl Worker {
                     } else {
                         to_i16(&audio)
                     };
+                    if stats.chunks == 0 {
+                        trim_leading_silence(&mut pcm, job.rate);
+                    }
                     if sentence_end && index + 1 < n {
                         let pause = job.rate as u64 * self.sentence_pause_ms as u64 / 1000;
                         pcm.extend(std::iter::repeat_n(0i16, pause as usize));
@@ -453,5 +456,41 @@ impl Worker {
             }
         }
         Ok(stats)
+    }
+}
+
+/// Piper starts every utterance with 40-60 ms of near silence: on the phone that is
+/// reply latency. Cut it from the first clause, keeping 10 ms before the first sample
+/// above about -40 dBFS so the onset is not clipped.
+fn trim_leading_silence(pcm: &mut Vec<i16>, rate: u32) {
+    const THRESHOLD: i16 = 328;
+    let keep = (rate / 100) as usize;
+    if let Some(first) = pcm.iter().position(|s| s.unsigned_abs() > THRESHOLD as u16) {
+        let cut = first.saturating_sub(keep);
+        pcm.drain(..cut);
+    }
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use super::trim_leading_silence;
+
+    #[test]
+    fn leading_silence_is_cut_to_ten_ms() {
+        let mut pcm = vec![0i16; 400];
+        pcm.extend([50, -60, 40]);
+        pcm.extend([5000, -4000, 3000]);
+        trim_leading_silence(&mut pcm, 8000);
+        // 10 ms at 8 kHz = 80 samples kept before the first loud one.
+        assert_eq!(pcm.len(), 80 + 3);
+        assert_eq!(pcm[80], 5000);
+        // All quiet: nothing to anchor on, left alone.
+        let mut quiet = vec![10i16; 100];
+        trim_leading_silence(&mut quiet, 8000);
+        assert_eq!(quiet.len(), 100);
+        // Loud from the start: unchanged.
+        let mut loud = vec![1000i16; 10];
+        trim_leading_silence(&mut loud, 8000);
+        assert_eq!(loud.len(), 10);
     }
 }
