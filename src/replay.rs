@@ -751,6 +751,7 @@ impl Shell<'_> {
                     }
                 }
                 Output::CancelSpeak { .. } => {} // delivered whole already; the core flushed it
+                Output::TransmitRtcp { .. } => {} // no peer to report to in a replay
                 Output::Lookup {
                     request,
                     integration,

@@ -39,6 +39,19 @@ fn baresip_tracks_a_parcel_by_voice() {
     let ctx = format!("record: {call:#}\ntranscript:\n{transcript}");
     assert_eq!(call["outcome"], "contained", "{ctx}");
     assert_eq!(call["slots"]["tracking_number"], "12345678", "{ctx}");
+    // RTP and RTCP both ways: baresip answered our sender reports (RTP port + 1), so
+    // the record has a round-trip time, and what we sent is counted.
+    let rtp = &call["rtp"]["receive"];
+    assert!(
+        rtp["packets_sent"].as_u64().is_some_and(|n| n > 1000),
+        "{rtp:#}"
+    );
+    assert!(
+        rtp["rtt_ms"]
+            .as_f64()
+            .is_some_and(|ms| (0.0..100.0).contains(&ms)),
+        "no RTT from RTCP: {rtp:#}"
+    );
     assert!(
         call["intents"]
             .as_array()

@@ -48,6 +48,9 @@ pub struct CoreConfig {
     pub max_call: Duration,
     /// TTS speaking rate at the start of the call.
     pub speed: f32,
+    /// Wall-clock time of the call's start (since the Unix epoch), for the NTP timestamp
+    /// of RTCP sender reports. The shell reads the clock; the core only adds `now - start`.
+    pub start_wallclock: Duration,
 }
 
 /// What the shell must do.
@@ -55,6 +58,8 @@ pub struct CoreConfig {
 pub enum Output {
     /// Send an RTP datagram.
     Transmit { to: SocketAddr, data: Vec<u8> },
+    /// Send an RTCP compound packet (SR/RR + SDES), from the RTCP socket (RTP port + 1).
+    TransmitRtcp { to: SocketAddr, data: Vec<u8> },
     /// Recognise this utterance (16 kHz mono); answer with `on_transcript(id, ..)`.
     Recognize {
         id: u64,
@@ -445,6 +450,13 @@ impl CallCore {
     }
 
     /// The remote media address changed (re-INVITE).
+    /// A datagram arrived on the call's RTCP socket (RTP port + 1).
+    pub fn on_rtcp_datagram(&mut self, data: &[u8], now: Instant) {
+        if let Err(e) = self.rtp.on_rtcp(data, now) {
+            tracing::debug!(error = %e, "RTCP datagram ignored");
+        }
+    }
+
     pub fn on_media_change(&mut self, remote: SocketAddr) {
         self.rtp.relatch(Some(remote));
     }
@@ -475,8 +487,19 @@ impl CallCore {
                 }
             }
             if let Some(to) = self.rtp.remote() {
+                let ts = self.sender.timestamp_of(&frame);
                 let data = self.sender.packetize(&frame);
+                self.rtp.on_sent(data.len(), ts, now);
                 self.out.push_back(Output::Transmit { to, data });
+            }
+        }
+        // RTCP on the next port up (RFC 3550 §11), a report about every 5 s: SR while we
+        // send, with loss and jitter of what we receive; the peer's reports give the RTT.
+        if let Some(to) = self.rtp.remote().and_then(rtcp_address) {
+            let wall = self.cfg.start_wallclock + now.saturating_duration_since(self.start);
+            let ntp = ivr_media::rtcp::ntp_from_unix(wall);
+            if let Some(data) = self.rtp.poll_rtcp(now, ntp, "ivr") {
+                self.out.push_back(Output::TransmitRtcp { to, data });
             }
         }
         self.fire_timers(now);
@@ -773,6 +796,13 @@ fn ms_between(a: Instant, b: Instant) -> f64 {
 }
 
 /// What the dialog expects, in the endpointer's terms.
+/// Where the peer listens for RTCP: its RTP port + 1 (`a=rtcp` is not read yet).
+fn rtcp_address(rtp: SocketAddr) -> Option<SocketAddr> {
+    rtp.port()
+        .checked_add(1)
+        .map(|port| SocketAddr::new(rtp.ip(), port))
+}
+
 fn ear_expectation(e: &Expect) -> EarExpectation {
     match e {
         Expect::YesNo => EarExpectation::YesNo,

@@ -110,6 +110,15 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
     let socket = bind_rtp(engines)?;
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
+    // RTCP on the next port up; a call goes on without it if that port is taken.
+    let rtcp_socket = local
+        .port()
+        .checked_add(1)
+        .and_then(|port| UdpSocket::bind((local.ip(), port)).ok())
+        .filter(|s| s.set_nonblocking(true).is_ok());
+    if rtcp_socket.is_none() {
+        tracing::warn!(%local, "RTCP port (RTP + 1) is taken: no RTCP on this call");
+    }
     let h = handle.clone();
     let media = engines
         .rt
@@ -172,6 +181,11 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => break, // ICMP from an earlier send
                 Err(e) => return Err(e).context("RTP socket"),
+            }
+        }
+        if let Some(rtcp) = &rtcp_socket {
+            while let Ok((n, _)) = rtcp.recv_from(&mut buf) {
+                core.on_rtcp_datagram(&buf[..n], now);
             }
         }
         // Signalling.
@@ -240,6 +254,11 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                 Output::Transmit { to, data } => {
                     if let Err(e) = socket.send_to(&data, to) {
                         tracing::debug!(error = %e, %to, "RTP send failed");
+                    }
+                }
+                Output::TransmitRtcp { to, data } => {
+                    if let Some(Err(e)) = rtcp_socket.as_ref().map(|s| s.send_to(&data, to)) {
+                        tracing::debug!(error = %e, %to, "RTCP send failed");
                     }
                 }
                 Output::Recognize { id, audio, hints } => {

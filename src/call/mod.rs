@@ -121,6 +121,9 @@ pub fn core_config(
         speculative: cfg.asr.speculative,
         max_call: Duration::from_secs(cfg.server.max_call_s),
         speed: cfg.tts.speed,
+        start_wallclock: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
     }
 }
 
