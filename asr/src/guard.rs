@@ -230,9 +230,16 @@ pub fn filter(
     }
     let mut words: Vec<&str> = text.split_whitespace().collect();
     let mut tail_removed = 0;
-    if let Some(keep) = cut_runaway_tail(&words).filter(|_| hit_token_cap) {
-        tail_removed = words.len() - keep;
-        words.truncate(keep);
+    if hit_token_cap {
+        // The last word may be junk the cap cut off ("... 3 0 9 1 7 7 7" where the loop
+        // was "3 0 9 1 7 7 5 4"): try without it too.
+        let n = words.len();
+        let keep =
+            cut_runaway_tail(&words).or_else(|| cut_runaway_tail(&words[..n.saturating_sub(1)]));
+        if let Some(keep) = keep {
+            tail_removed = n - keep;
+            words.truncate(keep);
+        }
     }
     let key: Vec<String> = words.iter().map(|w| fold(w)).collect();
     if let Some(unit) = whole_repeat(&key) {
@@ -350,6 +357,14 @@ mod tests {
             true,
         );
         assert_eq!(t, "Your balance is $42.50. $0.50.");
+        // The cap cut the loop's last copy with a wrong last digit (seen with a digits prompt).
+        let (t, _) = filter(
+            "3 0 9 1 7 7 5 4 3 0 9 1 7 7 5 4 3 0 9 1 7 7 5 4 3 0 9 1 7 7 7",
+            0.8,
+            Some(0.1),
+            true,
+        );
+        assert_eq!(t, "3 0 9 1 7 7 5 4");
         // Without the cap the same words may be what was said.
         assert_eq!(filter(looped, 0.8, Some(0.1), false).0, looped);
         // At the cap, a tail that does not repeat is kept.
