@@ -318,3 +318,30 @@ fn a_panicking_call_does_not_take_down_another() {
     assert_eq!(other["slots"]["tracking_number"], "87654321", "{other:#}");
     assert_eq!(http_get(&server.http, "/readyz").0, 200);
 }
+
+/// The caller puts the bot on hold (re-INVITE sendonly) for 4 s, then takes it back: the
+/// bot answers recvonly and sends no RTP meanwhile (RFC 3264), then talks again. Checked
+/// on the call record: packets sent cover the call minus the hold.
+#[test]
+fn no_rtp_while_the_caller_holds() {
+    let server = Server::start("e2e-hold", &[]);
+    let (ok, log) = sipp_call("uac_hold_long.xml", &server.sip, 30);
+    assert!(ok, "hold/unhold call failed:\n{log}");
+    let calls = server.wait_calls(1, Duration::from_secs(10));
+    let call = calls
+        .first()
+        .unwrap_or_else(|| panic!("no call record\n{log}"));
+    let sent = call["rtp"]["receive"]["packets_sent"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no packets_sent: {call:#}"));
+    let secs = call["duration_s"].as_f64().expect("duration_s");
+    // 50 packets a second while not held; about 2 s of the call were not on hold.
+    assert!(
+        sent >= 50.0,
+        "the bot never talked: {sent} packets in {secs:.1} s"
+    );
+    assert!(
+        sent <= (secs - 3.0) * 50.0,
+        "{sent} packets in {secs:.1} s: RTP went on during the 4 s hold"
+    );
+}

@@ -183,6 +183,8 @@ pub struct CallCore {
     turn_no: u32,
     out: VecDeque<Output>,
     ended: bool,
+    /// The caller holds the call: send no RTP.
+    on_hold: bool,
     /// A hang-up is queued behind the speech still playing.
     ending: bool,
     /// (caller, bot) frame pairs since the last `take_recorded`, for the stereo recorder.
@@ -239,6 +241,7 @@ impl CallCore {
             turn_no: 0,
             out: VecDeque::new(),
             ended: false,
+            on_hold: false,
             ending: false,
             recorded: Vec::new(),
             speech_rate: Vec::new(),
@@ -457,8 +460,15 @@ impl CallCore {
         }
     }
 
-    pub fn on_media_change(&mut self, remote: SocketAddr) {
+    /// A re-INVITE changed the media. `on_hold`: the caller put us on hold (we answered
+    /// recvonly/inactive), so no RTP goes out until it takes us off hold (RFC 3264 §8.4);
+    /// the 20 ms clock and RTCP go on.
+    pub fn on_media_change(&mut self, remote: SocketAddr, on_hold: bool) {
         self.rtp.relatch(Some(remote));
+        if on_hold != self.on_hold {
+            tracing::debug!(on_hold, "media direction changed");
+        }
+        self.on_hold = on_hold;
     }
 
     // ---- the 20 ms clock ----
@@ -486,7 +496,7 @@ impl CallCore {
                     self.finish_turn();
                 }
             }
-            if let Some(to) = self.rtp.remote() {
+            if let Some(to) = self.rtp.remote().filter(|_| !self.on_hold) {
                 let ts = self.sender.timestamp_of(&frame);
                 let data = self.sender.packetize(&frame);
                 self.rtp.on_sent(data.len(), ts, now);

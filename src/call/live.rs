@@ -197,7 +197,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     core.on_remote_hangup(now);
                 }
                 CallEvent::Dtmf(d) => core.on_digit(d.digit, now),
-                CallEvent::MediaChanged(m) => core.on_media_change(m.remote_rtp),
+                CallEvent::MediaChanged(m) => core.on_media_change(m.remote_rtp, m.on_hold()),
                 CallEvent::Confirmed => {}
             }
         }
