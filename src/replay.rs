@@ -692,11 +692,7 @@ impl Shell<'_> {
                             tracing::warn!(error = %e, "cannot write the utterance");
                         }
                     }
-                    let hints = if hints.is_empty() {
-                        ivr_asr::Hints::default()
-                    } else {
-                        ivr_asr::Hints::prompt(hints.join(", "))
-                    };
+                    let hints = crate::call::asr_hints(&hints);
                     let t = Instant::now();
                     let heard = match self.engines.asr.submit(audio, hints) {
                         Ok(ticket) => ticket
@@ -718,9 +714,7 @@ impl Shell<'_> {
                     cacheable,
                     speed,
                 } => {
-                    let cached = cacheable
-                        .then(|| self.engines.tts.cached_prompt(&text, Some(speed)))
-                        .flatten();
+                    let cached = self.engines.cached_prompt(&text, cacheable, speed);
                     if let Some(pcm) = cached {
                         core.on_speech_audio(id, &pcm, true);
                         core.on_speech_done(id, None);

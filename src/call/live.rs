@@ -262,11 +262,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     }
                 }
                 Output::Recognize { id, audio, hints } => {
-                    let hints = if hints.is_empty() {
-                        ivr_asr::Hints::default()
-                    } else {
-                        ivr_asr::Hints::prompt(hints.join(", "))
-                    };
+                    let hints = crate::call::asr_hints(&hints);
                     match engines.asr.submit(audio, hints) {
                         Ok(t) => {
                             tickets.insert(id, t);
@@ -283,9 +279,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     cacheable,
                     speed,
                 } => {
-                    let cached = cacheable
-                        .then(|| engines.tts.cached_prompt(&text, Some(speed)))
-                        .flatten();
+                    let cached = engines.cached_prompt(&text, cacheable, speed);
                     if let Some(pcm) = cached {
                         core.on_speech_audio(id, &pcm, true);
                         core.on_speech_done(id, None);

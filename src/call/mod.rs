@@ -95,6 +95,13 @@ impl Engines {
         Ok(ivr_asr::SpeechStream::new(vad, &self.cfg.asr)?)
     }
 
+    /// A fixed prompt from the cache (8 kHz), for prompts the dialog marked cacheable.
+    pub fn cached_prompt(&self, text: &str, cacheable: bool, speed: f32) -> Option<Arc<[i16]>> {
+        cacheable
+            .then(|| self.tts.cached_prompt(text, Some(speed)))
+            .flatten()
+    }
+
     /// A transfer target is a SIP URI, or a skill group name put into `server.agent_uri`.
     pub fn transfer_uri(&self, target: &str) -> String {
         if target.starts_with("sip:") || target.starts_with("sips:") {
@@ -124,6 +131,15 @@ pub fn core_config(
         start_wallclock: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default(),
+    }
+}
+
+/// The dialog's hints for one turn as Whisper's initial prompt.
+pub fn asr_hints(hints: &[String]) -> ivr_asr::Hints {
+    if hints.is_empty() {
+        ivr_asr::Hints::default()
+    } else {
+        ivr_asr::Hints::prompt(hints.join(", "))
     }
 }
 
