@@ -15,37 +15,7 @@ use serde::{Deserialize, Serialize};
 /// How a call ended: contained, transferred, abandoned or failed (the dialog's own type).
 pub use ivr_dialog::flow::Outcome;
 
-/// Latency of one bot turn, in milliseconds from the end of the caller's speech.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TurnLatency {
-    pub turn: u32,
-    /// End of caller speech -> ASR final result.
-    pub asr_ms: Option<f64>,
-    /// End of caller speech -> dialog decision.
-    pub dialog_ms: Option<f64>,
-    /// End of caller speech -> first reply audio sent.
-    pub first_audio_ms: Option<f64>,
-    /// Whether the reply came from the prompt cache.
-    pub cached: bool,
-}
-
-/// One line of the transcript JSONL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TranscriptLine {
-    /// "caller" or "bot".
-    pub speaker: String,
-    pub text: String,
-    /// Seconds from the answer.
-    pub start: f64,
-    pub end: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub intent: Option<String>,
-    /// Bot prompts cut short by barge-in.
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub interrupted: bool,
-}
+pub use crate::call::{TranscriptLine, TurnLatency};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
@@ -267,7 +237,7 @@ mod tests {
         let mut w = TranscriptWriter::create(&p).unwrap();
         for text in ["hello", "track my parcel"] {
             w.write(&TranscriptLine {
-                speaker: "caller".into(),
+                speaker: ivr_dialog::Speaker::Caller,
                 text: text.into(),
                 start: 0.0,
                 end: 1.0,

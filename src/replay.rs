@@ -694,13 +694,12 @@ impl Shell<'_> {
                     }
                     let hints = crate::call::asr_hints(&hints);
                     let t = Instant::now();
-                    let heard = match self.engines.asr.submit(audio, hints) {
-                        Ok(ticket) => ticket
-                            .blocking_wait()
-                            .map(heard_from)
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
+                    let heard = self
+                        .engines
+                        .asr
+                        .submit(audio, hints)
+                        .and_then(|ticket| ticket.blocking_wait())
+                        .map(heard_from);
                     let ms = t.elapsed().as_secs_f64() * 1000.0;
                     if let Err(e) = &heard {
                         self.errors.push(format!("recognition failed: {e}"));
@@ -716,8 +715,8 @@ impl Shell<'_> {
                 } => {
                     let cached = self.engines.cached_prompt(&text, cacheable, speed);
                     if let Some(pcm) = cached {
-                        core.on_speech_audio(id, &pcm, true);
-                        core.on_speech_done(id, None);
+                        core.on_speech_audio(id, &pcm, true, now);
+                        core.on_speech_done(id, Ok(()), now);
                     } else {
                         let t = Instant::now();
                         let opts = ivr_tts::SynthOptions {
@@ -733,13 +732,13 @@ impl Shell<'_> {
                         self.costs.push((Self::dialog_turns(core), Cost::Tts(ms)));
                         match r {
                             Ok((pcm, _)) => {
-                                core.on_speech_audio(id, &pcm, false);
-                                core.on_speech_done(id, None);
+                                core.on_speech_audio(id, &pcm, false, now);
+                                core.on_speech_done(id, Ok(()), now);
                             }
                             Err(e) => {
                                 self.errors
                                     .push(format!("synthesis of {text:?} failed: {e}"));
-                                core.on_speech_done(id, Some(e.to_string()));
+                                core.on_speech_done(id, Err(e), now);
                             }
                         }
                     }
@@ -853,7 +852,7 @@ pub fn replay(
                 next += 1;
             }
         } else {
-            core.tick(now);
+            core.handle_timeout(now);
         }
         shell.drain(&mut core, now);
     }

@@ -13,23 +13,27 @@ use serde::{Deserialize, Serialize};
 
 pub mod convert;
 pub mod endpoint;
+mod energy;
 pub mod guard;
 pub mod onnx;
 pub mod pool;
 pub mod recognizer;
+mod silero;
 pub mod speculative;
 pub mod stream;
 pub mod vad;
 
 pub use convert::{ConvertError, ConvertSummary, convert_ct2_to_ggml};
 pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Expectation};
+pub use energy::EnergyVad;
 pub use onnx::{onnx_runtime_check, ort_environment, ort_version};
 pub use ort::environment::Environment as OrtEnvironment;
 pub use pool::{AsrPool, AsrTicket};
 pub use recognizer::{Hints, Recognizer, Segment, Transcript, WhisperModel, Word};
+pub use silero::SileroVad;
 pub use speculative::{Speculation, SpeculativeOutcome};
 pub use stream::{SpeechStream, StreamEvent, Utterance};
-pub use vad::{SileroVad, VadRate};
+pub use vad::{Vad, VadRate};
 
 /// Whisper's input rate.
 pub const SAMPLE_RATE: u32 = 16_000;

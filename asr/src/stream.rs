@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::endpoint::{EndReason, EndpointEvent, Endpointer, Expectation};
-use crate::vad::SileroVad;
+use crate::vad::Vad;
 use crate::{AsrConfig, AsrError, SAMPLE_RATE};
 
 /// Audio of one utterance, ready for the recogniser.
@@ -42,7 +42,7 @@ pub enum StreamEvent {
 }
 
 pub struct SpeechStream {
-    vad: SileroVad,
+    vad: Box<dyn Vad>,
     endpointer: Endpointer,
     /// When idle: the last `preroll` samples. In an utterance: everything since its pre-roll.
     buffer: VecDeque<f32>,
@@ -58,8 +58,9 @@ pub struct SpeechStream {
 }
 
 impl SpeechStream {
-    /// `vad` must run at 16 kHz here (the stream's audio is what Whisper gets).
-    pub fn new(vad: SileroVad, cfg: &AsrConfig) -> Result<Self, AsrError> {
+    /// `vad` must run at 16 kHz here (the stream's audio is what Whisper gets): Silero
+    /// on real calls, the energy detector in tests that need no model.
+    pub fn new(vad: impl Vad + 'static, cfg: &AsrConfig) -> Result<Self, AsrError> {
         if vad.rate().hz() != SAMPLE_RATE {
             return Err(AsrError::BadAudio(
                 "SpeechStream takes 16 kHz audio; create the VAD with VadRate::Hz16000".into(),
@@ -67,7 +68,7 @@ impl SpeechStream {
         }
         let ms = |m: u64| (m as usize) * SAMPLE_RATE as usize / 1000;
         Ok(Self {
-            vad,
+            vad: Box::new(vad),
             endpointer: Endpointer::new(cfg.endpoint.clone()),
             buffer: VecDeque::new(),
             buffer_start: 0,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ivr_asr::{AsrConfig, SileroVad, SpeechStream, StreamEvent, VadRate};
+use ivr_asr::{AsrConfig, SileroVad, SpeechStream, StreamEvent, Vad, VadRate};
 
 const PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 

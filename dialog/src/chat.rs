@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engine::{Action, Dialog, Event, TimerId, TransferResult};
+use crate::engine::{Action, Dialog, Event, TransferResult};
 use crate::flow::{Flow, Outcome};
 use crate::integrations::Backend;
 use crate::slots::Date;
@@ -34,7 +34,6 @@ pub struct ChatSession {
     dialog: Dialog,
     backend: Box<dyn Backend>,
     now: Instant,
-    timers: Vec<(TimerId, Instant)>,
     ended: bool,
 }
 
@@ -46,7 +45,6 @@ impl ChatSession {
             dialog: Dialog::new(flow, today, now),
             backend,
             now,
-            timers: Vec::new(),
             ended: false,
         }
     }
@@ -78,38 +76,26 @@ impl ChatSession {
             self.ended = true;
             return None;
         } else if line == "/silence" {
-            match self.timers.iter().min_by_key(|(_, at)| *at).copied() {
-                Some((id, at)) => {
-                    self.timers.retain(|(t, _)| *t != id);
+            match self.dialog.poll_timeout() {
+                Some(at) => {
                     self.now = self.now.max(at);
-                    self.dialog.handle(Event::Timer(id), self.now)
+                    self.dialog.handle_timeout(self.now)
                 }
                 None => self.dialog.handle(Event::NoInput, self.now),
             }
         } else if let Some(keys) = line.strip_prefix('#') {
-            let before: Vec<TimerId> = self.timers.iter().map(|(t, _)| *t).collect();
             let mut acts = Vec::new();
             for c in keys.chars().filter(|c| !c.is_whitespace()) {
                 self.now += Duration::from_millis(300);
-                let a = self.dialog.handle(Event::Digit(c), self.now);
-                self.track_timers(&a);
-                acts.extend(a);
+                acts.extend(self.dialog.handle(Event::Digit(c), self.now));
             }
-            // A line is a complete turn: let a pending inter-digit timer expire.
-            let fresh = self
-                .timers
-                .iter()
-                .filter(|(t, _)| !before.contains(t))
-                .max_by_key(|(_, at)| *at)
-                .copied();
-            if let Some((id, at)) = fresh
-                && acts
-                    .iter()
-                    .all(|a| matches!(a, Action::StartTimer { .. } | Action::CancelTimer { .. }))
+            // A line is a complete turn: when the keys got no answer yet, let the
+            // timer they started (inter-digit; a key press stops the no-input one) expire.
+            if acts.is_empty()
+                && let Some(at) = self.dialog.poll_timeout()
             {
-                self.timers.retain(|(t, _)| *t != id);
                 self.now = self.now.max(at);
-                acts.extend(self.dialog.handle(Event::Timer(id), self.now));
+                acts.extend(self.dialog.handle_timeout(self.now));
             }
             acts
         } else {
@@ -124,16 +110,6 @@ impl ChatSession {
         Some(self.run(actions))
     }
 
-    fn track_timers(&mut self, actions: &[Action]) {
-        for a in actions {
-            match a {
-                Action::StartTimer { id, at } => self.timers.push((*id, *at)),
-                Action::CancelTimer { id } => self.timers.retain(|(t, _)| t != id),
-                _ => {}
-            }
-        }
-    }
-
     /// Execute actions like a call loop would, collecting one bot turn.
     fn run(&mut self, actions: Vec<Action>) -> ChatTurn {
         let mut queue: std::collections::VecDeque<Action> = actions.into();
@@ -145,8 +121,6 @@ impl ChatSession {
             match a {
                 Action::Say { text, .. } => says.push(text),
                 Action::Listen(_) => {}
-                Action::StartTimer { id, at } => self.timers.push((id, at)),
-                Action::CancelTimer { id } => self.timers.retain(|(t, _)| *t != id),
                 Action::SetSpeakingRate { rate: r } => rate = Some(r),
                 Action::Lookup {
                     request,
@@ -187,8 +161,7 @@ impl ChatSession {
         }
         if !self.ended {
             // The prompts "finished playing": starts the no-input timer.
-            let a = self.dialog.handle(Event::PromptFinished, self.now);
-            self.track_timers(&a);
+            self.dialog.handle(Event::PromptFinished, self.now);
         }
         let intent = self.dialog.current_intent();
         ChatTurn {

@@ -1,8 +1,9 @@
 //! The dialog state machine: `Dialog::handle(event, now) -> Vec<Action>`.
 //!
-//! Pure: no I/O, no clock reads. Time comes in as `now`; timers go out as
-//! `Action::StartTimer { id, at }` and come back as `Event::Timer(id)`. Lookups and
-//! transfers go out as actions and come back as result events. Actions in one returned
+//! Pure: no I/O, no clock reads. Time comes in as `now`. The dialog owns its timers, one
+//! slot per kind (as quinn-proto's `TimerTable`): the call loop asks `poll_timeout()` when
+//! to wake it and calls `handle_timeout(now)` then. Lookups and transfers go out as
+//! actions and come back as result events. Actions in one returned
 //! batch are ordered: the call loop plays `Say`s in order and performs `Transfer` /
 //! `Hangup` only after the preceding `Say`s have finished playing.
 
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::flow::{
@@ -20,8 +21,6 @@ use crate::flow::{
 use crate::intent::Decision;
 use crate::sentiment::{self, RunningSentiment};
 use crate::slots::{self, Date, SlotKind};
-
-pub type TimerId = u64;
 
 /// Result of an integration lookup, sent back by the call loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,8 +59,6 @@ pub enum Event {
     Digit(char),
     /// The loop's own no-input detection (alternative to the engine's timer).
     NoInput,
-    /// A timer started by `Action::StartTimer` expired.
-    Timer(TimerId),
     /// The caller barged in: the current prompt was cut at this offset.
     BargeIn {
         offset_ms: u64,
@@ -132,13 +129,6 @@ pub enum Action {
     },
     /// Open the ears for an answer of this kind.
     Listen(Expectation),
-    StartTimer {
-        id: TimerId,
-        at: Instant,
-    },
-    CancelTimer {
-        id: TimerId,
-    },
     /// Run an integration off the state machine; answer with `Event::LookupResult`.
     Lookup {
         request: u64,
@@ -161,7 +151,7 @@ pub enum Action {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Speaker {
     Bot,
@@ -211,6 +201,47 @@ enum TimerKind {
     LookupGuard,
 }
 
+impl TimerKind {
+    const ALL: [TimerKind; 3] = [Self::NoInput, Self::InterDigit, Self::LookupGuard];
+}
+
+/// One deadline per timer kind: starting a timer replaces its earlier deadline, so there
+/// are no ids to hand out and no stale expiries to filter.
+#[derive(Debug, Clone, Copy, Default)]
+struct TimerTable([Option<Instant>; TimerKind::ALL.len()]);
+
+impl TimerTable {
+    fn set(&mut self, kind: TimerKind, at: Instant) {
+        self.0[kind as usize] = Some(at);
+    }
+
+    fn stop(&mut self, kind: TimerKind) {
+        self.0[kind as usize] = None;
+    }
+
+    fn is_set(&self, kind: TimerKind) -> bool {
+        self.0[kind as usize].is_some()
+    }
+
+    fn clear(&mut self) {
+        self.0 = Default::default();
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.0.iter().flatten().min().copied()
+    }
+
+    /// The earliest timer due at `now`, taken out of the table.
+    fn take_expired(&mut self, now: Instant) -> Option<TimerKind> {
+        let kind = TimerKind::ALL
+            .into_iter()
+            .filter(|k| self.0[*k as usize].is_some_and(|at| at <= now))
+            .min_by_key(|k| self.0[*k as usize])?;
+        self.stop(kind);
+        Some(kind)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Wait {
     Listen,
@@ -248,8 +279,7 @@ pub struct Dialog {
     history: Vec<NodeId>,
     last_says: Vec<Action>,
     dtmf: String,
-    timers: Vec<(TimerId, TimerKind)>,
-    next_timer: TimerId,
+    timers: TimerTable,
     next_request: u64,
     rate: f32,
     sentiment: RunningSentiment,
@@ -281,8 +311,7 @@ impl Dialog {
             history: Vec::new(),
             last_says: Vec::new(),
             dtmf: String::new(),
-            timers: Vec::new(),
-            next_timer: 1,
+            timers: TimerTable::default(),
             next_request: 1,
             rate: 1.0,
             sentiment: RunningSentiment::default(),
@@ -374,7 +403,7 @@ impl Dialog {
         }
         match event {
             Event::Hangup => {
-                self.cancel_all_timers(&mut out);
+                self.cancel_all_timers();
                 if self.outcome.is_none() || self.wait != Wait::Transfer {
                     self.outcome = Some(if self.completed {
                         Outcome::Contained
@@ -390,12 +419,12 @@ impl Dialog {
                     && !self.has_timer(TimerKind::NoInput)
                 {
                     let at = now + Duration::from_millis(self.flow.settings.no_input_timeout_ms);
-                    self.start_timer(TimerKind::NoInput, at, &mut out);
+                    self.start_timer(TimerKind::NoInput, at);
                 }
             }
-            Event::SpeechStarted => self.cancel_timer(TimerKind::NoInput, &mut out),
+            Event::SpeechStarted => self.cancel_timer(TimerKind::NoInput),
             Event::BargeIn { offset_ms } => {
-                self.cancel_timer(TimerKind::NoInput, &mut out);
+                self.cancel_timer(TimerKind::NoInput);
                 if let Some(t) = self
                     .turns
                     .iter_mut()
@@ -405,33 +434,18 @@ impl Dialog {
                     t.interrupted_at_ms = Some(offset_ms);
                 }
             }
-            Event::Timer(id) => {
-                let Some(pos) = self.timers.iter().position(|(t, _)| *t == id) else {
-                    return out; // cancelled or stale
-                };
-                let (_, kind) = self.timers.remove(pos);
-                match kind {
-                    TimerKind::NoInput => self.on_no_input(now, &mut out),
-                    TimerKind::InterDigit => self.submit_dtmf(now, &mut out),
-                    TimerKind::LookupGuard => {
-                        if let Wait::Lookup { request } = self.wait {
-                            self.on_lookup(request, LookupResult::Timeout, now, &mut out);
-                        }
-                    }
-                }
-            }
             Event::NoInput => {
-                self.cancel_timer(TimerKind::NoInput, &mut out);
+                self.cancel_timer(TimerKind::NoInput);
                 if self.wait == Wait::Listen {
                     self.on_no_input(now, &mut out);
                 }
             }
             Event::Speech { text, confidence } => {
-                self.cancel_timer(TimerKind::NoInput, &mut out);
+                self.cancel_timer(TimerKind::NoInput);
                 self.on_speech(&text, confidence, now, &mut out);
             }
             Event::Digit(c) => {
-                self.cancel_timer(TimerKind::NoInput, &mut out);
+                self.cancel_timer(TimerKind::NoInput);
                 self.on_digit(c, now, &mut out);
             }
             Event::LookupResult { request, result } => {
@@ -483,33 +497,54 @@ impl Dialog {
 
     // ---- timers ----
 
-    fn has_timer(&self, kind: TimerKind) -> bool {
-        self.timers.iter().any(|(_, k)| *k == kind)
-    }
-
-    fn start_timer(&mut self, kind: TimerKind, at: Instant, out: &mut Vec<Action>) {
-        self.cancel_timer(kind, out);
-        let id = self.next_timer;
-        self.next_timer += 1;
-        self.timers.push((id, kind));
-        out.push(Action::StartTimer { id, at });
-    }
-
-    fn cancel_timer(&mut self, kind: TimerKind, out: &mut Vec<Action>) {
-        self.timers.retain(|(id, k)| {
-            if *k == kind {
-                out.push(Action::CancelTimer { id: *id });
-                false
-            } else {
-                true
-            }
-        });
-    }
-
-    fn cancel_all_timers(&mut self, out: &mut Vec<Action>) {
-        for (id, _) in self.timers.drain(..) {
-            out.push(Action::CancelTimer { id });
+    /// When the dialog next needs `handle_timeout` (no-input, inter-digit or lookup
+    /// guard timer), if any timer runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.wait == Wait::Ended {
+            return None;
         }
+        self.timers.next()
+    }
+
+    /// Fire the timers due at `now`, earliest first; get the actions to perform.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        // Each kind at most once per call: a timer re-armed while firing waits for the
+        // next call even if it is already due (a zero timeout in a flow cannot spin).
+        for _ in TimerKind::ALL {
+            if self.wait == Wait::Ended {
+                break;
+            }
+            let Some(kind) = self.timers.take_expired(now) else {
+                break;
+            };
+            match kind {
+                TimerKind::NoInput => self.on_no_input(now, &mut out),
+                TimerKind::InterDigit => self.submit_dtmf(now, &mut out),
+                TimerKind::LookupGuard => {
+                    if let Wait::Lookup { request } = self.wait {
+                        self.on_lookup(request, LookupResult::Timeout, now, &mut out);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn has_timer(&self, kind: TimerKind) -> bool {
+        self.timers.is_set(kind)
+    }
+
+    fn start_timer(&mut self, kind: TimerKind, at: Instant) {
+        self.timers.set(kind, at);
+    }
+
+    fn cancel_timer(&mut self, kind: TimerKind) {
+        self.timers.stop(kind);
+    }
+
+    fn cancel_all_timers(&mut self) {
+        self.timers.clear();
     }
 
     // ---- speaking ----
@@ -697,7 +732,7 @@ impl Dialog {
                     });
                     // Guard: the loop should answer (with Timeout if need be); never hang.
                     let at = now + Duration::from_millis(flow.settings.lookup_timeout_ms + 1000);
-                    self.start_timer(TimerKind::LookupGuard, at, out);
+                    self.start_timer(TimerKind::LookupGuard, at);
                     self.wait = Wait::Lookup { request };
                     return;
                 }
@@ -710,7 +745,7 @@ impl Dialog {
                         .clone()
                         .unwrap_or_else(|| reason.clone());
                     self.handoff_reason = Some(reason.clone());
-                    self.cancel_all_timers(out);
+                    self.cancel_all_timers();
                     out.push(Action::Transfer {
                         target: target.clone(),
                         reason: reason.clone(),
@@ -730,7 +765,7 @@ impl Dialog {
                     if let Some(p) = &node.prompt {
                         self.say(p, node.barge_in, now, out);
                     }
-                    self.cancel_all_timers(out);
+                    self.cancel_all_timers();
                     let outcome = match (*outcome, self.outcome) {
                         // A failed transfer stays failed.
                         (_, Some(Outcome::Failed)) => Outcome::Failed,
@@ -1273,21 +1308,21 @@ impl Dialog {
         {
             match c {
                 '*' => {
-                    self.cancel_timer(TimerKind::InterDigit, out);
+                    self.cancel_timer(TimerKind::InterDigit);
                     self.repeat(out, now);
                 }
                 '#' => {
-                    self.cancel_timer(TimerKind::InterDigit, out);
+                    self.cancel_timer(TimerKind::InterDigit);
                     self.submit_dtmf(now, out);
                 }
                 d => {
                     self.dtmf.push(d);
                     if self.dtmf.len() >= max {
-                        self.cancel_timer(TimerKind::InterDigit, out);
+                        self.cancel_timer(TimerKind::InterDigit);
                         self.submit_dtmf(now, out);
                     } else {
                         let at = now + Duration::from_millis(flow.settings.inter_digit_timeout_ms);
-                        self.start_timer(TimerKind::InterDigit, at, out);
+                        self.start_timer(TimerKind::InterDigit, at);
                     }
                 }
             }
@@ -1416,7 +1451,7 @@ impl Dialog {
         if self.wait != (Wait::Lookup { request }) {
             return; // stale answer
         }
-        self.cancel_timer(TimerKind::LookupGuard, out);
+        self.cancel_timer(TimerKind::LookupGuard);
         let flow = Arc::clone(&self.flow);
         let NodeKind::Lookup {
             integration,

@@ -63,18 +63,28 @@ fn greeting_listens_for_intent_and_no_input_timer_starts_after_prompt() {
         matches!(&a[0], Action::Say { text, barge_in: true, cacheable: true } if text.contains("How can I help"))
     );
     assert!(matches!(&a[1], Action::Listen(e) if e.expect == Expect::Intent));
-    assert!(a.iter().all(|a| !matches!(a, Action::StartTimer { .. })));
+    assert_eq!(d.poll_timeout(), None, "no timer while the greeting plays");
     let t1 = t0 + Duration::from_secs(3);
-    let a = d.handle(Event::PromptFinished, t1);
-    let (id, at) = match a.as_slice() {
-        [Action::StartTimer { id, at }] => (*id, *at),
-        other => panic!("{other:?}"),
-    };
+    assert!(d.handle(Event::PromptFinished, t1).is_empty());
+    let at = d.poll_timeout().expect("no-input timer");
     assert_eq!(at, t1 + Duration::from_millis(6000));
-    // Speech start cancels it; a stale timer event is ignored.
-    let a = d.handle(Event::SpeechStarted, t1);
-    assert_eq!(a, vec![Action::CancelTimer { id }]);
-    assert!(d.handle(Event::Timer(id), at).is_empty());
+    // Not due a moment before its instant.
+    assert!(d.handle_timeout(at - Duration::from_millis(1)).is_empty());
+    assert_eq!(d.poll_timeout(), Some(at));
+    // Speech start stops it; its instant then passes without effect.
+    assert!(d.handle(Event::SpeechStarted, t1).is_empty());
+    assert_eq!(d.poll_timeout(), None);
+    assert!(d.handle_timeout(at).is_empty());
+}
+
+#[test]
+fn a_second_prompt_finishing_keeps_the_running_no_input_deadline() {
+    let (mut d, t0) = dialog();
+    d.start(t0);
+    d.handle(Event::PromptFinished, t0);
+    let at = d.poll_timeout().expect("no-input timer");
+    d.handle(Event::PromptFinished, t0 + Duration::from_secs(1));
+    assert_eq!(d.poll_timeout(), Some(at));
 }
 
 #[test]
@@ -83,12 +93,12 @@ fn timer_expiry_reprompts_then_hands_off() {
     d.start(t0);
     let mut t = t0;
     for round in 1..=3 {
-        let a = d.handle(Event::PromptFinished, t);
-        let Some(Action::StartTimer { id, at }) = a.first().cloned() else {
-            panic!("round {round}: {a:?}")
+        d.handle(Event::PromptFinished, t);
+        let Some(at) = d.poll_timeout() else {
+            panic!("round {round}: no timer")
         };
         t = at;
-        let a = d.handle(Event::Timer(id), t);
+        let a = d.handle_timeout(t);
         if round < 3 {
             let text = says(&a);
             assert!(text.contains("hear") || text.contains("keypad"), "{a:?}");
@@ -168,7 +178,7 @@ fn lookup_ok_error_timeout_junk_and_stale() {
         t,
     );
     assert!(says(&a).contains("in transit"), "{a:?}");
-    assert!(a.iter().any(|a| matches!(a, Action::CancelTimer { .. })));
+    assert_eq!(d.poll_timeout(), None, "the lookup guard stopped");
 
     for result in [
         LookupResult::Error("connection refused".into()),
@@ -198,15 +208,9 @@ fn lookup_ok_error_timeout_junk_and_stale() {
     let (mut d, t) = dialog();
     d.start(t);
     d.handle(speech("track my parcel 1 2 3 4 5 6 7 8"), t);
-    let a = d.handle(speech("yes"), t);
-    let (id, at) = a
-        .iter()
-        .find_map(|a| match a {
-            Action::StartTimer { id, at } => Some((*id, *at)),
-            _ => None,
-        })
-        .unwrap();
-    let a = d.handle(Event::Timer(id), at);
+    d.handle(speech("yes"), t);
+    let at = d.poll_timeout().expect("lookup guard timer");
+    let a = d.handle_timeout(at);
     assert!(says(&a).contains("can't reach"), "{a:?}");
 }
 

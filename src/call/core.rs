@@ -1,6 +1,10 @@
 //! `CallCore`: one call's pipeline as a sans-IO state machine, shared by `serve` (real
-//! sockets, wall clock) and `replay` (virtual clock). Like str0m's `Rtc`: the shell feeds
-//! datagrams and results in, calls `tick(now)` every 20 ms, and drains `poll_output()`.
+//! sockets, wall clock) and `replay` (virtual clock). Like str0m's `Rtc` and quinn-proto's
+//! `Connection`: the shell feeds datagrams and results in through the `on_*` calls, calls
+//! `handle_timeout(now)` when `poll_timeout()` is reached, and drains `poll_output()`
+//! after each of these calls. The core reads no clock, draws no random number and
+//! touches no global metric: time comes in as `now`, RTP seeds in `CoreConfig`, and the
+//! shell publishes `stats()` and `turn_latencies()`.
 //!
 //! RTP in -> jitter buffer -> 8 kHz frames -> 16 kHz -> VAD -> endpointer -> (Recognize)
 //! -> transcript -> dialog -> Say -> (Speak) -> 8 kHz audio -> pacer -> RTP out.
@@ -13,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ivr_asr::{
-    Expectation as EarExpectation, Speculation, SpeculativeOutcome, SpeechStream, StreamEvent,
-    Utterance,
+    AsrError, Expectation as EarExpectation, Speculation, SpeculativeOutcome, SpeechStream,
+    StreamEvent, Utterance,
 };
 use ivr_dialog::engine::{
     Action, Dialog, Event, Expect, HandoffContext, LookupResult, TransferResult,
@@ -25,7 +29,10 @@ use ivr_media::{
     StreamResampler,
 };
 
-use crate::records::{TranscriptLine, TurnLatency};
+use ivr_dialog::Speaker;
+use ivr_tts::TtsError;
+
+use super::{TranscriptLine, TurnLatency};
 
 /// Caller frames quieter than this (mean |sample|, about -40 dBFS) never barge in: echo
 /// and line noise must not cut the bot off.
@@ -51,6 +58,33 @@ pub struct CoreConfig {
     /// Wall-clock time of the call's start (since the Unix epoch), for the NTP timestamp
     /// of RTCP sender reports. The shell reads the clock; the core only adds `now - start`.
     pub start_wallclock: Duration,
+    /// Random starting values of our RTP stream (RFC 3550 §5.1), drawn by the shell.
+    pub rtp_seeds: RtpSeeds,
+}
+
+/// The random parts of an outgoing RTP stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpSeeds {
+    pub ssrc: u32,
+    pub sequence: u16,
+    pub timestamp: u32,
+}
+
+impl RtpSeeds {
+    pub fn random() -> Self {
+        Self {
+            ssrc: ivr_media::random_u32(),
+            sequence: ivr_media::random_u32() as u16,
+            timestamp: ivr_media::random_u32(),
+        }
+    }
+}
+
+/// Counters of one call, read by the shell (which publishes them as metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    /// Turns ended early because a speculative transcript was already a complete answer.
+    pub early_endpoints: u64,
 }
 
 /// What the shell must do.
@@ -156,7 +190,7 @@ pub struct CallCore {
     /// The speculative decode that still matches the audio (until speech resumes).
     spec_valid: Option<u64>,
     /// Recognition results that arrived, by request id (speculative ones included).
-    results: HashMap<u64, Result<Heard, String>>,
+    results: HashMap<u64, Result<Heard, AsrError>>,
     /// Utterances waiting for their transcript, in the order they were spoken: each is
     /// a turn, delivered to the dialog in order even if results arrive out of order.
     pending: VecDeque<PendingUtterance>,
@@ -167,7 +201,6 @@ pub struct CallCore {
     last_frame_level: i32,
     // Dialog.
     dialog: Dialog,
-    timers: Vec<(u64, Instant)>,
     hints: Vec<String>,
     // Outbound.
     pacer: Pacer,
@@ -190,6 +223,7 @@ pub struct CallCore {
     /// (caller, bot) frame pairs since the last `take_recorded`, for the stereo recorder.
     recorded: Vec<(RecFrame, RecFrame)>,
     speech_rate: Vec<f32>,
+    stats: CoreStats,
 }
 
 impl CallCore {
@@ -200,19 +234,19 @@ impl CallCore {
         today: ivr_dialog::slots::Date,
         now: Instant,
     ) -> anyhow::Result<Self> {
-        let ssrc = ivr_media::random_u32();
+        let seeds = cfg.rtp_seeds;
         let rtp = RtpSession::new(RtpSessionConfig {
             codec: cfg.codec,
             telephone_event_pt: cfg.telephone_event_pt,
             remote: cfg.remote_rtp,
-            local_ssrc: ssrc,
+            local_ssrc: seeds.ssrc,
         });
         let sender = RtpSender::new(
             cfg.codec,
             cfg.telephone_event_pt,
-            ssrc,
-            ivr_media::random_u32() as u16,
-            ivr_media::random_u32(),
+            seeds.ssrc,
+            seeds.sequence,
+            seeds.timestamp,
         );
         let mut core = Self {
             jitter: JitterBuffer::new(cfg.jitter_min, cfg.jitter_max),
@@ -227,7 +261,6 @@ impl CallCore {
             ignore_utterance: false,
             last_frame_level: 0,
             dialog: Dialog::new(flow, today, now),
-            timers: Vec::new(),
             hints: Vec::new(),
             pacer: Pacer::new(now),
             sender,
@@ -245,6 +278,7 @@ impl CallCore {
             ending: false,
             recorded: Vec::new(),
             speech_rate: Vec::new(),
+            stats: CoreStats::default(),
             rtp,
             start: now,
             cfg,
@@ -258,9 +292,21 @@ impl CallCore {
         self.out.pop_front()
     }
 
-    /// When `tick` must next be called.
+    /// When `handle_timeout` must next be called: the earliest of the next 20 ms frame,
+    /// the dialog's timers and the end of the maximum call duration.
     pub fn poll_timeout(&self) -> Instant {
-        self.pacer.next_deadline()
+        let mut at = self.pacer.next_deadline();
+        if let Some(t) = self.dialog.poll_timeout() {
+            at = at.min(t);
+        }
+        if !self.ended {
+            at = at.min(self.start + self.cfg.max_call);
+        }
+        at
+    }
+
+    pub fn stats(&self) -> CoreStats {
+        self.stats
     }
 
     pub fn is_ended(&self) -> bool {
@@ -329,7 +375,7 @@ impl CallCore {
     }
 
     /// The recogniser finished request `id`.
-    pub fn on_transcript(&mut self, id: u64, heard: Result<Heard, String>, now: Instant) {
+    pub fn on_transcript(&mut self, id: u64, heard: Result<Heard, AsrError>, now: Instant) {
         if self.spec_in_flight == Some(id) {
             self.spec_in_flight = None;
         }
@@ -347,7 +393,7 @@ impl CallCore {
             && self.dialog.would_accept(&h.text, h.confidence, now)
         {
             tracing::debug!(text = %h.text, "speculative transcript is a complete answer");
-            metrics::counter!("ivr_early_endpoints_total").increment(1);
+            self.stats.early_endpoints += 1;
             self.ears.hint_complete();
         }
         if wanted {
@@ -369,7 +415,7 @@ impl CallCore {
         }
     }
 
-    fn caller_turn(&mut self, p: PendingUtterance, heard: Result<Heard, String>, now: Instant) {
+    fn caller_turn(&mut self, p: PendingUtterance, heard: Result<Heard, AsrError>, now: Instant) {
         self.turn = TurnClock {
             speech_end: Some(p.end),
             latency: TurnLatency::default(),
@@ -396,7 +442,7 @@ impl CallCore {
             return;
         }
         self.out.push_back(Output::Transcript(TranscriptLine {
-            speaker: "caller".into(),
+            speaker: Speaker::Caller,
             text: text.clone(),
             start: self.secs(p.start),
             end: self.secs(p.end),
@@ -417,8 +463,9 @@ impl CallCore {
         }
     }
 
-    /// Synthesized (or cached) 8 kHz audio for speech request `id`.
-    pub fn on_speech_audio(&mut self, id: u64, pcm: &[i16], cached: bool) {
+    /// Synthesized (or cached) 8 kHz audio for speech request `id`. It plays from the
+    /// next 20 ms frame on, so `now` changes nothing yet; taken for the call order's sake.
+    pub fn on_speech_audio(&mut self, id: u64, pcm: &[i16], cached: bool, _now: Instant) {
         if let Some(s) = self.speech.as_mut().filter(|s| s.id == id) {
             s.cached |= cached;
             s.queued += pcm.len() as u64;
@@ -426,9 +473,10 @@ impl CallCore {
         }
     }
 
-    /// Speech request `id` has delivered all its audio (or failed).
-    pub fn on_speech_done(&mut self, id: u64, error: Option<String>) {
-        if let Some(e) = error {
+    /// Speech request `id` has delivered all its audio (or failed): the prompt ends once
+    /// what was queued has played.
+    pub fn on_speech_done(&mut self, id: u64, result: Result<(), TtsError>, _now: Instant) {
+        if let Err(e) = result {
             tracing::warn!(error = %e, "speech synthesis failed");
         }
         if let Some(s) = self.speech.as_mut().filter(|s| s.id == id) {
@@ -452,7 +500,6 @@ impl CallCore {
         }
     }
 
-    /// The remote media address changed (re-INVITE).
     /// A datagram arrived on the call's RTCP socket (RTP port + 1).
     pub fn on_rtcp_datagram(&mut self, data: &[u8], now: Instant) {
         if let Err(e) = self.rtp.on_rtcp(data, now) {
@@ -463,7 +510,7 @@ impl CallCore {
     /// A re-INVITE changed the media. `on_hold`: the caller put us on hold (we answered
     /// recvonly/inactive), so no RTP goes out until it takes us off hold (RFC 3264 §8.4);
     /// the 20 ms clock and RTCP go on.
-    pub fn on_media_change(&mut self, remote: SocketAddr, on_hold: bool) {
+    pub fn on_media_change(&mut self, remote: SocketAddr, on_hold: bool, _now: Instant) {
         self.rtp.relatch(Some(remote));
         if on_hold != self.on_hold {
             tracing::debug!(on_hold, "media direction changed");
@@ -471,10 +518,11 @@ impl CallCore {
         self.on_hold = on_hold;
     }
 
-    // ---- the 20 ms clock ----
+    // ---- time ----
 
-    /// Advance to `now`: play out due frames in both directions.
-    pub fn tick(&mut self, now: Instant) {
+    /// Advance to `now`: play out the 20 ms frames due in both directions, fire the
+    /// dialog's timers that are due, end the call at its maximum duration.
+    pub fn handle_timeout(&mut self, now: Instant) {
         if !self.ended && now.saturating_duration_since(self.start) >= self.cfg.max_call {
             tracing::info!("maximum call duration reached");
             self.out.push_back(Output::Hangup);
@@ -512,7 +560,10 @@ impl CallCore {
                 self.out.push_back(Output::TransmitRtcp { to, data });
             }
         }
-        self.fire_timers(now);
+        let actions = self.dialog.handle_timeout(now);
+        if !actions.is_empty() {
+            self.apply_dialog(actions, now);
+        }
         self.check_speech_finished(now);
     }
 
@@ -520,16 +571,6 @@ impl CallCore {
         self.turn_no += 1;
         let mut l = std::mem::take(&mut self.turn.latency);
         l.turn = self.turn_no;
-        for (stage, v) in [
-            ("asr", l.asr_ms),
-            ("dialog", l.dialog_ms),
-            ("first_audio", l.first_audio_ms),
-        ] {
-            if let Some(ms) = v {
-                metrics::histogram!("ivr_turn_latency_seconds", "stage" => stage)
-                    .record(ms / 1000.0);
-            }
-        }
         self.turns.push(l);
     }
 
@@ -647,20 +688,13 @@ impl CallCore {
     /// The transcript line of a prompt that ended (played out, or cut by barge-in).
     fn bot_line(&self, s: Speech, now: Instant, interrupted: bool) -> TranscriptLine {
         TranscriptLine {
-            speaker: "bot".into(),
+            speaker: Speaker::Bot,
             text: s.text,
             start: s.started.map_or(self.secs(now), |t| self.secs(t)),
             end: self.secs(now),
             confidence: None,
             intent: None,
             interrupted,
-        }
-    }
-
-    fn fire_timers(&mut self, now: Instant) {
-        while let Some(i) = self.timers.iter().position(|(_, at)| *at <= now) {
-            let (id, _) = self.timers.swap_remove(i);
-            self.dialog_event(Event::Timer(id), now);
         }
     }
 
@@ -713,6 +747,11 @@ impl CallCore {
 
     fn dialog_event(&mut self, ev: Event, now: Instant) {
         let actions = self.dialog.handle(ev, now);
+        self.apply_dialog(actions, now);
+    }
+
+    /// Perform what the dialog decided (after an event or a timer).
+    fn apply_dialog(&mut self, actions: Vec<Action>, now: Instant) {
         let hangs_up = actions.iter().any(|a| matches!(a, Action::Hangup { .. }));
         self.run_actions(actions, now);
         // A dialog can end without a hang-up of its own (after a successful blind
@@ -752,11 +791,6 @@ impl CallCore {
                     self.hints = exp.hints.clone();
                     self.ears.set_expectation(ear_expectation(&exp.expect));
                 }
-                Action::StartTimer { id, at } => {
-                    self.timers.retain(|(t, _)| *t != id);
-                    self.timers.push((id, at));
-                }
-                Action::CancelTimer { id } => self.timers.retain(|(t, _)| *t != id),
                 Action::Lookup {
                     request,
                     integration,

@@ -17,12 +17,12 @@ use ivr_tts::{CancelHandle, SynthOptions, SynthStream, TtsEvent};
 use std::sync::mpsc::{Receiver, Sender};
 
 use super::core::{CallCore, Heard, Output};
-use super::{Engines, core_config};
+use super::{Engines, MetricsPublisher, core_config};
 use crate::records::{CallRecord, Outcome, TranscriptWriter};
 
 /// Results coming back to the call thread from other threads and tasks.
 enum Back {
-    Transcript(u64, Result<Heard, String>),
+    Transcript(u64, Result<Heard, ivr_asr::AsrError>),
     Lookup(u64, LookupResult),
     Transfer(TransferResult),
 }
@@ -167,6 +167,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
     let mut tickets: HashMap<u64, ivr_asr::AsrTicket> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     let mut remote_ended = false;
+    let mut publisher = MetricsPublisher::default();
     loop {
         let deadline = core.poll_timeout();
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -197,7 +198,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     core.on_remote_hangup(now);
                 }
                 CallEvent::Dtmf(d) => core.on_digit(d.digit, now),
-                CallEvent::MediaChanged(m) => core.on_media_change(m.remote_rtp, m.on_hold()),
+                CallEvent::MediaChanged(m) => core.on_media_change(m.remote_rtp, m.on_hold(), now),
                 CallEvent::Confirmed => {}
             }
         }
@@ -211,8 +212,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
         }
         tickets.retain(|id, t| match t.try_take() {
             Some(r) => {
-                let heard = r.map(heard_from).map_err(|e| e.to_string());
-                core.on_transcript(*id, heard, now);
+                core.on_transcript(*id, r.map(heard_from), now);
                 false
             }
             None => true,
@@ -221,13 +221,13 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
         for (id, (stream, _)) in speech.iter_mut() {
             while let Ok(ev) = stream.events.try_recv() {
                 match ev {
-                    TtsEvent::Audio(c) => core.on_speech_audio(*id, &c.pcm, false),
+                    TtsEvent::Audio(c) => core.on_speech_audio(*id, &c.pcm, false, now),
                     TtsEvent::Done(_) => {
-                        core.on_speech_done(*id, None);
+                        core.on_speech_done(*id, Ok(()), now);
                         done.push(*id);
                     }
                     TtsEvent::Failed(e) => {
-                        core.on_speech_done(*id, Some(e));
+                        core.on_speech_done(*id, Err(ivr_tts::TtsError::Synthesis(e)), now);
                         done.push(*id);
                     }
                 }
@@ -237,7 +237,8 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
             speech.remove(&id);
         }
 
-        core.tick(now);
+        core.handle_timeout(now);
+        publisher.publish(&core);
         let frames = core.take_recorded();
         if let Some(rec) = recorder.as_mut() {
             for (caller, bot) in &frames {
@@ -269,7 +270,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "recogniser refused an utterance");
-                            let _ = back_tx.send(Back::Transcript(id, Err(e.to_string())));
+                            let _ = back_tx.send(Back::Transcript(id, Err(e)));
                         }
                     }
                 }
@@ -281,8 +282,8 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                 } => {
                     let cached = engines.cached_prompt(&text, cacheable, speed);
                     if let Some(pcm) = cached {
-                        core.on_speech_audio(id, &pcm, true);
-                        core.on_speech_done(id, None);
+                        core.on_speech_audio(id, &pcm, true, now);
+                        core.on_speech_done(id, Ok(()), now);
                     } else {
                         let opts = SynthOptions {
                             speed: Some(speed),
@@ -293,7 +294,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                                 let c = s.cancel.clone();
                                 speech.insert(id, (s, c));
                             }
-                            Err(e) => core.on_speech_done(id, Some(e.to_string())),
+                            Err(e) => core.on_speech_done(id, Err(e), now),
                         }
                     }
                 }

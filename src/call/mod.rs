@@ -3,6 +3,9 @@
 
 pub mod core;
 pub mod live;
+mod transcript;
+
+pub use transcript::{TranscriptLine, TurnLatency};
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -131,6 +134,40 @@ pub fn core_config(
         start_wallclock: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default(),
+        rtp_seeds: core::RtpSeeds::random(),
+    }
+}
+
+/// Publishes what a call's core counted since the last call, as process metrics.
+#[derive(Debug, Default)]
+pub struct MetricsPublisher {
+    turns: usize,
+    stats: core::CoreStats,
+}
+
+impl MetricsPublisher {
+    pub fn publish(&mut self, core: &core::CallCore) {
+        for l in core.turn_latencies().get(self.turns..).unwrap_or_default() {
+            for (stage, v) in [
+                ("asr", l.asr_ms),
+                ("dialog", l.dialog_ms),
+                ("first_audio", l.first_audio_ms),
+            ] {
+                if let Some(ms) = v {
+                    metrics::histogram!("ivr_turn_latency_seconds", "stage" => stage)
+                        .record(ms / 1000.0);
+                }
+            }
+        }
+        self.turns = core.turn_latencies().len();
+        let stats = core.stats();
+        let early = stats
+            .early_endpoints
+            .saturating_sub(self.stats.early_endpoints);
+        if early > 0 {
+            metrics::counter!("ivr_early_endpoints_total").increment(early);
+        }
+        self.stats = stats;
     }
 }
 
