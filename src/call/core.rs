@@ -835,6 +835,9 @@ impl CallCore {
     }
 }
 
+#[cfg(test)]
+mod tests;
+
 fn ms_between(a: Instant, b: Instant) -> f64 {
     b.saturating_duration_since(a).as_secs_f64() * 1000.0
 }
