@@ -158,10 +158,31 @@ pub enum Speaker {
     Caller,
 }
 
+/// What the caller gave in one turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "input")]
+pub enum TurnInput {
+    /// Recognised speech (a typed line in `chat`).
+    Speech { text: String },
+    /// One keypad key. `means`: the answer it stands for where the node maps keys to
+    /// words (1 = "yes" on a confirmation); the dialog then routes that word.
+    Digits { keys: String, means: Option<String> },
+    /// The no-input timer ran out.
+    NoInput,
+}
+
+/// Who said what in one turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "speaker")]
+pub enum Said {
+    Bot { text: String },
+    Caller(TurnInput),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Turn {
-    pub speaker: Speaker,
-    pub text: String,
+    #[serde(flatten)]
+    pub said: Said,
     /// Since the call started.
     pub offset_ms: u64,
     /// Bot turns cut by barge-in: how much had been played.
@@ -170,6 +191,15 @@ pub struct Turn {
     /// Caller turns: sentiment of this turn.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sentiment: Option<f32>,
+}
+
+impl Turn {
+    pub fn speaker(&self) -> Speaker {
+        match self.said {
+            Said::Bot { .. } => Speaker::Bot,
+            Said::Caller(_) => Speaker::Caller,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -429,7 +459,7 @@ impl Dialog {
                     .turns
                     .iter_mut()
                     .rev()
-                    .find(|t| t.speaker == Speaker::Bot)
+                    .find(|t| t.speaker() == Speaker::Bot)
                 {
                     t.interrupted_at_ms = Some(offset_ms);
                 }
@@ -797,8 +827,9 @@ impl Dialog {
     /// Record what the bot says in the call's transcript.
     fn push_bot_turn(&mut self, text: &str, now: Instant) {
         self.turns.push(Turn {
-            speaker: Speaker::Bot,
-            text: text.to_string(),
+            said: Said::Bot {
+                text: text.to_string(),
+            },
             offset_ms: self.ms(now),
             interrupted_at_ms: None,
             sentiment: None,
@@ -848,8 +879,7 @@ impl Dialog {
         }
         self.no_input += 1;
         self.turns.push(Turn {
-            speaker: Speaker::Caller,
-            text: "[no input]".into(),
+            said: Said::Caller(TurnInput::NoInput),
             offset_ms: self.ms(now),
             interrupted_at_ms: None,
             sentiment: None,
@@ -886,8 +916,9 @@ impl Dialog {
     fn on_speech(&mut self, text: &str, confidence: f32, now: Instant, out: &mut Vec<Action>) {
         let turn = sentiment::score(text);
         self.turns.push(Turn {
-            speaker: Speaker::Caller,
-            text: text.to_string(),
+            said: Said::Caller(TurnInput::Speech {
+                text: text.to_string(),
+            }),
             offset_ms: self.ms(now),
             interrupted_at_ms: None,
             sentiment: Some(turn.score),
@@ -1288,8 +1319,10 @@ impl Dialog {
             return;
         }
         self.turns.push(Turn {
-            speaker: Speaker::Caller,
-            text: format!("[dtmf {c}]"),
+            said: Said::Caller(TurnInput::Digits {
+                keys: c.to_string(),
+                means: None,
+            }),
             offset_ms: self.ms(now),
             interrupted_at_ms: None,
             sentiment: None,
@@ -1366,7 +1399,7 @@ impl Dialog {
                         } else {
                             // Same path as speech, minus sentiment and transcript.
                             self.turns.pop();
-                            self.on_speech_keyed(word, now, out);
+                            self.on_speech_keyed(c, word, now, out);
                         }
                     }
                     NodeKind::Ask { slot, next } => {
@@ -1398,10 +1431,12 @@ impl Dialog {
     }
 
     /// A keypad answer routed like the equivalent word, without sentiment scoring.
-    fn on_speech_keyed(&mut self, word: &str, now: Instant, out: &mut Vec<Action>) {
+    fn on_speech_keyed(&mut self, key: char, word: &str, now: Instant, out: &mut Vec<Action>) {
         self.turns.push(Turn {
-            speaker: Speaker::Caller,
-            text: format!("[dtmf {word}]"),
+            said: Said::Caller(TurnInput::Digits {
+                keys: key.to_string(),
+                means: Some(word.to_string()),
+            }),
             offset_ms: self.ms(now),
             interrupted_at_ms: None,
             sentiment: None,
@@ -1410,11 +1445,9 @@ impl Dialog {
         self.on_speech(word, 1.0, now, out);
         self.sentiment = before;
         // on_speech pushed a duplicate transcript turn for the word: drop it.
-        if let Some(pos) = self
-            .turns
-            .iter()
-            .rposition(|t| t.speaker == Speaker::Caller && t.text == word)
-        {
+        if let Some(pos) = self.turns.iter().rposition(
+            |t| matches!(&t.said, Said::Caller(TurnInput::Speech { text }) if text == word),
+        ) {
             self.turns.remove(pos);
         }
     }

@@ -14,7 +14,7 @@ pub mod slots;
 
 pub use engine::{
     Action, CallSummary, Dialog, Event, Expect, Expectation, HandoffContext, IntentHit,
-    LookupResult, Speaker, TransferFailure, TransferResult, Turn,
+    LookupResult, Said, Speaker, TransferFailure, TransferResult, Turn, TurnInput,
 };
 pub use flow::{Flow, FlowError, Outcome};
 pub use integrations::{Backend, SqliteBackend, WebhookBackend};

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::config::Config;
 use crate::replay::{
-    CallerMedia, Expectations, ReplayOptions, ReplayResult, TransferAnswer, TurnReport,
+    CallerMedia, Expectations, InputKind, ReplayOptions, ReplayResult, TransferAnswer, TurnReport,
     expectations_beside, load_fixture, percentile,
 };
 
@@ -236,7 +236,7 @@ pub fn run(cmd: ReplayCommand, cfg: &Config) -> Result<ExitCode> {
         rows.push(Row {
             name,
             turns: result.summary.caller_turns,
-            outcome: result.summary.outcome.clone(),
+            outcome: result.summary.outcome.as_str().into(),
             status,
             compute_p50: result.summary.compute_ms_p50,
             compute_p95: result.summary.compute_ms_p95,
@@ -329,8 +329,8 @@ fn print_text(w: &mut impl Write, r: &ReplayResult, description: &str) -> Result
         if t.turn == 0 {
             writeln!(w, "turn 0  call start")?;
         } else {
-            let heard = match t.input.as_str() {
-                "no_input" => "(no input)".to_string(),
+            let heard = match t.input {
+                InputKind::NoInput => "(no input)".to_string(),
                 _ => format!("{:?}", t.transcript),
             };
             writeln!(
@@ -379,7 +379,7 @@ fn print_text(w: &mut impl Write, r: &ReplayResult, description: &str) -> Result
     writeln!(
         w,
         "summary: outcome {}{} ({}), slots {}, intents [{}], {} caller turns, {:.1} s virtual in {:.1} s wall, compute p50 {} p95 {}, response p50 {}",
-        s.outcome,
+        s.outcome.as_str(),
         s.handoff_target
             .as_deref()
             .map_or(String::new(), |t| format!(" to {t}")),
