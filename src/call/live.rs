@@ -13,11 +13,11 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result, anyhow};
 use ivr_dialog::engine::{LookupResult, TransferFailure, TransferResult};
 use ivr_sip::{CallEvent, CallHandle, EndReason, IncomingCall, TransferOutcome};
-use ivr_tts::{CancelHandle, SynthOptions, SynthStream, TtsEvent};
+use ivr_tts::{CancelHandle, SynthStream, TtsEvent};
 use std::sync::mpsc::{Receiver, Sender};
 
 use super::core::{CallCore, Heard, Output};
-use super::{Engines, MetricsPublisher, core_config};
+use super::{Engines, MetricsPublisher, SpeechSource, core_config};
 use crate::records::{CallRecord, Outcome, TranscriptWriter};
 
 /// Results coming back to the call thread from other threads and tasks.
@@ -280,22 +280,16 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     cacheable,
                     speed,
                 } => {
-                    let cached = engines.cached_prompt(&text, cacheable, speed);
-                    if let Some(pcm) = cached {
-                        core.on_speech_audio(id, &pcm, true, now);
-                        core.on_speech_done(id, Ok(()), now);
-                    } else {
-                        let opts = SynthOptions {
-                            speed: Some(speed),
-                            sample_rate: 8000,
-                        };
-                        match engines.tts.synthesize(&text, opts) {
-                            Ok(s) => {
-                                let c = s.cancel.clone();
-                                speech.insert(id, (s, c));
-                            }
-                            Err(e) => core.on_speech_done(id, Err(e), now),
+                    match engines.speech_source(&text, cacheable, speed) {
+                        Ok(SpeechSource::Cached(pcm)) => {
+                            core.on_speech_audio(id, &pcm, true, now);
+                            core.on_speech_done(id, Ok(()), now);
                         }
+                        Ok(SpeechSource::Live(s)) => {
+                            let c = s.cancel.clone();
+                            speech.insert(id, (s, c));
+                        }
+                        Err(e) => core.on_speech_done(id, Err(e), now),
                     }
                 }
                 Output::CancelSpeak { id } => {

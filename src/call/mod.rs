@@ -42,11 +42,8 @@ impl Engines {
         rtp_ip: IpAddr,
     ) -> Result<Self> {
         let flow = match flow_path {
-            Some(p) => Flow::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
-            None if !cfg.dialog.flow.is_empty() => {
-                Flow::load(Path::new(&cfg.dialog.flow)).map_err(|e| anyhow::anyhow!("{e}"))?
-            }
-            None => Flow::demo(),
+            Some(p) => Flow::load(p)?,
+            None => cfg.dialog.load_flow()?,
         };
         let flow = Arc::new(flow);
         let models = crate::paths::models_dir(cfg);
@@ -98,11 +95,23 @@ impl Engines {
         Ok(ivr_asr::SpeechStream::new(vad, &self.cfg.asr)?)
     }
 
-    /// A fixed prompt from the cache (8 kHz), for prompts the dialog marked cacheable.
-    pub fn cached_prompt(&self, text: &str, cacheable: bool, speed: f32) -> Option<Arc<[i16]>> {
-        cacheable
-            .then(|| self.tts.cached_prompt(text, Some(speed)))
-            .flatten()
+    /// Where the audio of a `Speak` output comes from (both shells answer it this way):
+    /// the prompt cache for prompts the dialog marked cacheable, else live synthesis at
+    /// 8 kHz.
+    pub fn speech_source(
+        &self,
+        text: &str,
+        cacheable: bool,
+        speed: f32,
+    ) -> Result<SpeechSource, ivr_tts::TtsError> {
+        if cacheable && let Some(pcm) = self.tts.cached_prompt(text, Some(speed)) {
+            return Ok(SpeechSource::Cached(pcm));
+        }
+        let opts = ivr_tts::SynthOptions {
+            speed: Some(speed),
+            sample_rate: ivr_media::SAMPLE_RATE,
+        };
+        self.tts.synthesize(text, opts).map(SpeechSource::Live)
     }
 
     /// A transfer target is a SIP URI, or a skill group name put into `server.agent_uri`.
@@ -113,6 +122,14 @@ impl Engines {
             self.cfg.server.agent_uri.replace("{group}", target)
         }
     }
+}
+
+/// The audio for one prompt.
+pub enum SpeechSource {
+    /// The whole prompt, from the cache: hand it to the core at once.
+    Cached(Arc<[i16]>),
+    /// Synthesis under way: its chunks arrive on the stream.
+    Live(ivr_tts::SynthStream),
 }
 
 /// Per-call core settings from the config and the negotiated media.

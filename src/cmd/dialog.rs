@@ -45,8 +45,8 @@ pub enum DialogCommand {
 
 fn load_flow(path: Option<&Path>, cfg: &Config) -> Result<Flow> {
     match path {
-        Some(p) => Flow::load(p).map_err(|e| anyhow!("{e}")),
-        None => cfg.dialog.load_flow().map_err(|e| anyhow!("{e}")),
+        Some(p) => Ok(Flow::load(p)?),
+        None => Ok(cfg.dialog.load_flow()?),
     }
 }
 

@@ -19,7 +19,7 @@ use super::output::write_out;
 use super::report::{ReplayResult, build_result};
 use crate::call::core::{CallCore, Output, RecFrame};
 use crate::call::live::heard_from;
-use crate::call::{Engines, TranscriptLine, TurnLatency, core_config};
+use crate::call::{Engines, SpeechSource, TranscriptLine, TurnLatency, core_config};
 
 /// Options for one replay.
 #[derive(Debug, Clone)]
@@ -143,33 +143,26 @@ impl Shell<'_> {
                     cacheable,
                     speed,
                 } => {
-                    let cached = self.engines.cached_prompt(&text, cacheable, speed);
-                    if let Some(pcm) = cached {
-                        core.on_speech_audio(id, &pcm, true, now);
-                        core.on_speech_done(id, Ok(()), now);
-                    } else {
-                        let t = Instant::now();
-                        let opts = ivr_tts::SynthOptions {
-                            speed: Some(speed),
-                            sample_rate: ivr_media::SAMPLE_RATE,
-                        };
-                        let r = self
-                            .engines
-                            .tts
-                            .synthesize(&text, opts)
-                            .and_then(|s| s.collect_blocking());
-                        let ms = t.elapsed().as_secs_f64() * 1000.0;
-                        self.costs.push((Self::dialog_turns(core), Cost::Tts(ms)));
-                        match r {
-                            Ok((pcm, _)) => {
-                                core.on_speech_audio(id, &pcm, false, now);
-                                core.on_speech_done(id, Ok(()), now);
-                            }
-                            Err(e) => {
-                                self.errors
-                                    .push(format!("synthesis of {text:?} failed: {e}"));
-                                core.on_speech_done(id, Err(e), now);
-                            }
+                    let t = Instant::now();
+                    let audio = match self.engines.speech_source(&text, cacheable, speed) {
+                        Ok(SpeechSource::Cached(pcm)) => Ok((pcm.to_vec(), true)),
+                        Ok(SpeechSource::Live(s)) => {
+                            let r = s.collect_blocking().map(|(pcm, _)| (pcm, false));
+                            let ms = t.elapsed().as_secs_f64() * 1000.0;
+                            self.costs.push((Self::dialog_turns(core), Cost::Tts(ms)));
+                            r
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match audio {
+                        Ok((pcm, cached)) => {
+                            core.on_speech_audio(id, &pcm, cached, now);
+                            core.on_speech_done(id, Ok(()), now);
+                        }
+                        Err(e) => {
+                            self.errors
+                                .push(format!("synthesis of {text:?} failed: {e}"));
+                            core.on_speech_done(id, Err(e), now);
                         }
                     }
                 }
