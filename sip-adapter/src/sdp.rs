@@ -4,31 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// A G.711 codec both sides can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    /// G.711 µ-law, static payload type 0.
-    Pcmu,
-    /// G.711 A-law, static payload type 8.
-    Pcma,
-}
-
-impl Codec {
-    /// The static RTP payload type (RFC 3551).
-    pub fn payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
-    }
-
-    fn rtpmap_name(self) -> &'static str {
-        match self {
-            Codec::Pcmu => "PCMU",
-            Codec::Pcma => "PCMA",
-        }
-    }
-}
+/// The G.711 codec both sides use: the media crate's type, so SIP and media agree on it
+/// (no conversion that could fall back to PCMU silently).
+pub use ivr_media::Codec;
 
 /// Media direction attribute (RFC 3264 §5.1), seen from the side that wrote the SDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,7 +266,7 @@ pub fn build_answer(local_rtp: SocketAddr, media: &NegotiatedMedia, origin: SdpO
     let mut attrs = format!(
         "a=rtpmap:{} {}/8000\r\n",
         media.codec.payload_type(),
-        media.codec.rtpmap_name()
+        media.codec.name()
     );
     if let Some(te) = media.dtmf_pt {
         pts.push(te);

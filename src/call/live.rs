@@ -129,10 +129,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
     if !fault_user.is_empty() && to == *fault_user {
         panic!("fault injection: [server] fault_panic_user = {fault_user:?}");
     }
-    let codec = match media.codec.payload_type() {
-        8 => ivr_media::Codec::Pcma,
-        _ => ivr_media::Codec::Pcmu,
-    };
+    let codec = media.codec;
     tracing::info!(call = %record.id, %local, remote = %media.remote_rtp, ?codec, "call answered");
 
     let dir = engines.records.call_dir(&record.id)?;
@@ -279,19 +276,17 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     text,
                     cacheable,
                     speed,
-                } => {
-                    match engines.speech_source(&text, cacheable, speed) {
-                        Ok(SpeechSource::Cached(pcm)) => {
-                            core.on_speech_audio(id, &pcm, true, now);
-                            core.on_speech_done(id, Ok(()), now);
-                        }
-                        Ok(SpeechSource::Live(s)) => {
-                            let c = s.cancel.clone();
-                            speech.insert(id, (s, c));
-                        }
-                        Err(e) => core.on_speech_done(id, Err(e), now),
+                } => match engines.speech_source(&text, cacheable, speed) {
+                    Ok(SpeechSource::Cached(pcm)) => {
+                        core.on_speech_audio(id, &pcm, true, now);
+                        core.on_speech_done(id, Ok(()), now);
                     }
-                }
+                    Ok(SpeechSource::Live(s)) => {
+                        let c = s.cancel.clone();
+                        speech.insert(id, (s, c));
+                    }
+                    Err(e) => core.on_speech_done(id, Err(e), now),
+                },
                 Output::CancelSpeak { id } => {
                     if let Some((_, c)) = speech.remove(&id) {
                         c.cancel();
