@@ -66,7 +66,7 @@ async fn serve(flow: Option<PathBuf>, cfg: Config) -> Result<ExitCode> {
             .await
             .context("loading engines")??;
     let engines = Arc::new(engines);
-    tracing::info!(secs = format!("{:.1}", t0.elapsed().as_secs_f64()), flow = %engines.flow.name, "models and flow loaded");
+    tracing::info!(secs = format!("{:.1}", t0.elapsed().as_secs_f64()), flows = %engines.flows.all().iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "), "models and flows loaded");
     if cfg.server.retention_days > 0 {
         let cutoff =
             SystemTime::now() - Duration::from_secs(cfg.server.retention_days as u64 * 86_400);

@@ -14,6 +14,11 @@ use crate::slots::SlotKind;
 /// The demo flow (parcel delivery hotline), the default when no flow is configured.
 pub const DEMO_FLOW: &str = include_str!("../../fixtures/flows/parcel.toml");
 
+/// Flows embedded in the binary, by the name `builtin:NAME` gives: (name, source, the
+/// file it was embedded from, for error positions).
+pub const BUILTIN_FLOWS: &[(&str, &str, &str)] =
+    &[("parcel", DEMO_FLOW, "fixtures/flows/parcel.toml")];
+
 /// Global commands, available in every state. Flows may add examples under
 /// `[intents.<name>]` (without `goto`).
 pub const GLOBAL_INTENTS: &[(&str, &[&str])] = &[
@@ -597,6 +602,36 @@ impl Flow {
     }
 
     /// Read and compile a flow file.
+    /// An embedded flow by name (see [`BUILTIN_FLOWS`]).
+    pub fn builtin(name: &str) -> Result<Flow, FlowError> {
+        match BUILTIN_FLOWS.iter().find(|(n, ..)| *n == name) {
+            Some((_, src, file)) => Flow::from_toml(src, file),
+            None => Err(FlowError {
+                file: format!("builtin:{name}"),
+                problems: vec![Problem {
+                    line: 1,
+                    col: 1,
+                    message: format!(
+                        "no embedded flow {name:?}; embedded: {}",
+                        BUILTIN_FLOWS
+                            .iter()
+                            .map(|(n, ..)| format!("builtin:{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }],
+            }),
+        }
+    }
+
+    /// `builtin:NAME` or a flow file's path.
+    pub fn from_source(source: &str) -> Result<Flow, FlowError> {
+        match source.strip_prefix("builtin:") {
+            Some(name) => Flow::builtin(name),
+            None => Flow::load(std::path::Path::new(source)),
+        }
+    }
+
     pub fn load(path: &std::path::Path) -> Result<Flow, FlowError> {
         let name = path.display().to_string();
         let src = std::fs::read_to_string(path).map_err(|e| FlowError {

@@ -38,6 +38,20 @@ pub struct DialogConfig {
     pub webhook_timeout_ms: u64,
     /// Extra webhook attempts after a failure (network error, 5xx, bad JSON).
     pub webhook_retries: u32,
+    /// Calls to these user parts run their own flow; other calls run `flow`.
+    pub routes: Vec<Route>,
+}
+
+/// `[[dialog.routes]]`: which flow answers calls to one user part of the Request-URI
+/// (a dialled number, DID or name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The Request-URI user part, exactly (e.g. "kuaidi", "4008001234").
+    pub user: String,
+    /// A flow file, or `builtin:NAME` for a flow embedded in the binary (see
+    /// [`flow::BUILTIN_FLOWS`]).
+    pub flow: String,
 }
 
 impl DialogConfig {
@@ -77,13 +91,31 @@ impl DialogConfig {
         }
     }
 
-    /// The configured flow, or the embedded demo flow.
+    /// The configured default flow, or the embedded demo flow.
     pub fn load_flow(&self) -> Result<Flow, FlowError> {
         if self.flow.is_empty() {
-            Flow::from_toml(flow::DEMO_FLOW, "fixtures/flows/parcel.toml")
+            Flow::builtin("parcel")
         } else {
-            Flow::load(std::path::Path::new(&self.flow))
+            Flow::from_source(&self.flow)
         }
+    }
+
+    /// Every route's flow, each file loaded once (routes may share one), in route order.
+    pub fn load_routes(&self) -> Result<Vec<(String, std::sync::Arc<Flow>)>, FlowError> {
+        let mut loaded: Vec<(&str, std::sync::Arc<Flow>)> = Vec::new();
+        let mut out = Vec::with_capacity(self.routes.len());
+        for r in &self.routes {
+            let flow = match loaded.iter().find(|(src, _)| *src == r.flow) {
+                Some((_, f)) => f.clone(),
+                None => {
+                    let f = std::sync::Arc::new(Flow::from_source(&r.flow)?);
+                    loaded.push((&r.flow, f.clone()));
+                    f
+                }
+            };
+            out.push((r.user.clone(), flow));
+        }
+        Ok(out)
     }
 }
 
@@ -95,6 +127,7 @@ impl Default for DialogConfig {
             webhook_url: String::new(),
             webhook_timeout_ms: 2000,
             webhook_retries: 1,
+            routes: Vec::new(),
         }
     }
 }
@@ -103,6 +136,36 @@ impl Default for DialogConfig {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn routes_load_each_flow_once_and_name_what_is_wrong() {
+        let route = |user: &str, flow: &str| Route {
+            user: user.into(),
+            flow: flow.into(),
+        };
+        let c = DialogConfig {
+            routes: vec![route("a", "builtin:parcel"), route("b", "builtin:parcel")],
+            ..DialogConfig::default()
+        };
+        let flows = c.load_routes().unwrap();
+        assert_eq!(flows.len(), 2);
+        assert!(std::sync::Arc::ptr_eq(&flows[0].1, &flows[1].1));
+        let bad = DialogConfig {
+            routes: vec![route("x", "builtin:nope")],
+            ..DialogConfig::default()
+        };
+        let e = bad.load_routes().unwrap_err().to_string();
+        assert!(
+            e.contains("builtin:nope") && e.contains("builtin:parcel"),
+            "{e}"
+        );
+        let missing = DialogConfig {
+            routes: vec![route("x", "/nonexistent/flow.toml")],
+            ..DialogConfig::default()
+        };
+        let e = missing.load_routes().unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/flow.toml"), "{e}");
+    }
 
     #[test]
     fn default_database_lives_in_the_data_dir() {

@@ -153,7 +153,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
     let ears = engines.speech_stream()?;
     let mut core = CallCore::new(
         cfg,
-        engines.flow.clone(),
+        engines.flows.for_user(&to).clone(),
         ears,
         ivr_dialog::slots::Date::today_utc(),
         now,

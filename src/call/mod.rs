@@ -22,7 +22,7 @@ use crate::records::RecordStore;
 /// Everything calls share: loaded models, the flow, the integration backend, records.
 pub struct Engines {
     pub cfg: Config,
-    pub flow: Arc<Flow>,
+    pub flows: Flows,
     pub asr: ivr_asr::AsrPool,
     pub ort: ivr_asr::OrtEnvironment,
     pub tts: ivr_tts::TtsEngine,
@@ -41,11 +41,14 @@ impl Engines {
         rt: tokio::runtime::Handle,
         rtp_ip: IpAddr,
     ) -> Result<Self> {
-        let flow = match flow_path {
+        let default = match flow_path {
             Some(p) => Flow::load(p)?,
             None => cfg.dialog.load_flow()?,
         };
-        let flow = Arc::new(flow);
+        let flows = Flows {
+            default: Arc::new(default),
+            routes: cfg.dialog.load_routes()?,
+        };
         let models = crate::paths::models_dir(cfg);
         let ort = crate::paths::model(cfg, crate::paths::ORT_LIB);
         // One ONNX runtime environment for the process, shared by the VAD and the voice.
@@ -58,10 +61,14 @@ impl Engines {
         tts_cfg.cache_dir = data_path(cfg, &cfg.tts.cache_dir).display().to_string();
         let tts =
             ivr_tts::TtsEngine::start(&tts_cfg, &models, &env).context("loading the voice")?;
-        let prompts = flow.all_fixed_prompts();
+        let prompts: Vec<String> = flows
+            .all()
+            .iter()
+            .flat_map(|f| f.all_fixed_prompts())
+            .collect();
         let report = tts
             .prewarm(&prompts, None)
-            .context("synthesizing the flow's prompts")?;
+            .context("synthesizing the flows' prompts")?;
         tracing::info!(
             cached = report.already_cached,
             synthesized = report.synthesized,
@@ -76,7 +83,7 @@ impl Engines {
         let records = RecordStore::open(Path::new(&cfg.data_dir))?;
         Ok(Self {
             cfg: cfg.clone(),
-            flow,
+            flows,
             asr,
             ort: env,
             tts,
@@ -121,6 +128,33 @@ impl Engines {
         } else {
             self.cfg.server.agent_uri.replace("{group}", target)
         }
+    }
+}
+
+/// The flows calls run: the default, and one per routed user part (`[[dialog.routes]]`).
+pub struct Flows {
+    pub default: Arc<Flow>,
+    routes: Vec<(String, Arc<Flow>)>,
+}
+
+impl Flows {
+    /// The flow for a call to `user` (the Request-URI user part).
+    pub fn for_user(&self, user: &str) -> &Arc<Flow> {
+        self.routes
+            .iter()
+            .find(|(u, _)| u == user)
+            .map_or(&self.default, |(_, f)| f)
+    }
+
+    /// Every distinct flow, the default first.
+    pub fn all(&self) -> Vec<&Arc<Flow>> {
+        let mut out = vec![&self.default];
+        for (_, f) in &self.routes {
+            if !out.iter().any(|o| Arc::ptr_eq(o, f)) {
+                out.push(f);
+            }
+        }
+        out
     }
 }
 

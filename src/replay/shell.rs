@@ -229,7 +229,7 @@ pub fn replay(
     let max_call = cfg.max_call;
     let ears = engines.speech_stream()?;
     let t0 = Instant::now();
-    let mut core = CallCore::new(cfg, engines.flow.clone(), ears, opts.today, t0)?;
+    let mut core = CallCore::new(cfg, engines.flows.default.clone(), ears, opts.today, t0)?;
     let mut shell = Shell {
         engines,
         backend,
