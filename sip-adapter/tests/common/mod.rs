@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ivr_sip::{CallEvent, EndReason, IncomingCall, SipConfig, SipServer, TransferOutcome};
+use ivr_sip::{
+    AnsweredCall, CallEvent, IncomingCall, SipConfig, SipHeader, SipServer, TransferOutcome,
+};
 use tokio::net::UdpSocket;
 
 /// RTP packets received per call, and the payload type of the first.
@@ -104,19 +106,23 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
             call.offer.is_some(),
             call.headers
                 .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case("X-Test-Case") && v == "ivr")
+                .any(|h| h.name.eq_ignore_ascii_case("X-Test-Case") && h.value == "ivr")
         ),
     );
     if let Mode::NeverAnswer = mode {
-        while let Some(ev) = call.events.recv().await {
+        while let Some(ev) = call.next_event().await {
             push(&log, format!("{ev:?}"));
         }
         return;
     }
     let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let local = sock.local_addr().unwrap();
-    let media = match call.handle.answer(local).await {
-        Ok(m) => m,
+    let AnsweredCall {
+        call: handle,
+        media,
+        mut events,
+    } = match call.answer(local).await {
+        Ok(a) => a,
         Err(e) => {
             push(&log, format!("answer-error {e}"));
             return;
@@ -159,7 +165,6 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
         }
     });
 
-    let handle = call.handle.clone();
     match mode {
         Mode::AnswerThenHangup(ms) => {
             let h = handle.clone();
@@ -171,7 +176,7 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
         Mode::AnswerThenTransfer => {}
         _ => {}
     }
-    while let Some(ev) = call.events.recv().await {
+    while let Some(ev) = events.recv().await {
         push(&log, format!("{ev:?}"));
         match ev {
             CallEvent::Confirmed => {
@@ -182,7 +187,7 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
                         let out = h
                             .transfer(
                                 "sip:agent@127.0.0.1:5999",
-                                vec![("X-IVR-Call-Id".into(), "abc123".into())],
+                                vec![SipHeader::new("X-IVR-Call-Id", "abc123")],
                             )
                             .await;
                         push(&log, format!("transfer {out:?}"));
@@ -200,7 +205,6 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
         }
     }
     rx_task.abort();
-    let _ = EndReason::RemoteBye;
 }
 
 pub fn fixture(name: &str) -> PathBuf {
