@@ -1,5 +1,6 @@
 //! Test harness: an in-process SIP server with a scripted call loop, and helpers to run
-//! real peers (SIPp) as subprocesses on loopback.
+//! real peers (SIPp) as subprocesses on loopback (their command lines come from the
+//! shared `ivr-test-support` crate).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use ivr_sip::{
     AnsweredCall, CallEvent, IncomingCall, SipConfig, SipHeader, SipServer, TransferOutcome,
 };
+use ivr_test_support::{sipp_client, sipp_uas};
 use tokio::net::UdpSocket;
 
 /// RTP packets received per call, and the payload type of the first.
@@ -207,22 +209,16 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
     rx_task.abort();
 }
 
-pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/sipp")).join(name)
+pub fn free_media_port() -> u16 {
+    ivr_test_support::free_media_port()
 }
 
-/// A free UDP port pair base (even port) for SIPp's media.
-pub fn free_media_port() -> u16 {
-    loop {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = s.local_addr().unwrap().port();
-        if p.is_multiple_of(2)
-            && p < 65000
-            && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
-        {
-            return p;
-        }
-    }
+pub fn free_udp_port() -> u16 {
+    ivr_test_support::free_udp_port()
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    ivr_test_support::fixture("sipp").join(name)
 }
 
 pub struct SippResult {
@@ -238,31 +234,19 @@ pub async fn sipp(
     extra: &[&str],
     timeout_s: u32,
 ) -> SippResult {
-    let mp = free_media_port().to_string();
     let path = fixture(scenario);
-    let err_file = std::env::temp_dir().join(format!("ivr-sipp-{}-{mp}.err", std::process::id()));
+    let err_file = std::env::temp_dir().join(format!(
+        "ivr-sipp-{}-{}.err",
+        std::process::id(),
+        free_udp_port()
+    ));
     assert!(path.exists(), "missing SIPp scenario {}", path.display());
-    let out = tokio::process::Command::new("sipp")
-        .arg(target.to_string())
-        .arg("-sf")
-        .arg(&path)
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-mp",
-            &mp,
-            "-nostdin",
-            "-trace_err",
-            "-error_file",
-        ])
-        .arg(&err_file)
-        .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
-        .args(if extra.contains(&"-m") {
-            vec![]
-        } else {
-            vec!["-m", "1"]
-        })
-        .args(extra)
+    let mut cmd = sipp_client(&target.to_string(), &path, &err_file, u64::from(timeout_s));
+    if !extra.contains(&"-m") {
+        cmd.args(["-m", "1"]);
+    }
+    cmd.args(extra);
+    let out = tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .output()
         .await
@@ -325,22 +309,11 @@ pub fn sipp_server_with(
 ) -> tokio::process::Child {
     let path = fixture(scenario);
     assert!(path.exists(), "missing SIPp scenario {}", path.display());
-    tokio::process::Command::new("sipp")
-        .arg("-sf")
-        .arg(&path)
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            "1",
-            "-nostdin",
-        ])
-        .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
-        .args(extra)
+    let mut cmd = sipp_uas(&path, port, u64::from(timeout_s));
+    cmd.args(extra)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .spawn()
         .expect("sipp runs (Debian package sip-tester)")
@@ -354,12 +327,4 @@ pub async fn sipp_finish(child: tokio::process::Child) -> SippResult {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
