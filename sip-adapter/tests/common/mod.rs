@@ -328,3 +328,56 @@ pub async fn sipp_finish(child: tokio::process::Child) -> SippResult {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A raw INVITE (PCMU + telephone-event offer) from `from` to the server at `target`.
+pub fn invite(target: SocketAddr, from: SocketAddr, call_id: &str, transport: &str) -> String {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\n\
+         a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+        ip = from.ip()
+    );
+    format!(
+        "INVITE sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {from};branch=z9hG4bK-{call_id}\r\n\
+         From: <sip:tester@{from}>;tag=t-{call_id}\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:tester@{from}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+/// Responses for `call_id` received on `sock` within `within`, until a final one.
+pub async fn responses(sock: &UdpSocket, call_id: &str, within: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    let end = tokio::time::Instant::now() + within;
+    let mut buf = vec![0u8; 8192];
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(end, sock.recv_from(&mut buf)).await {
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !msg.contains(&format!("Call-ID: {call_id}\r\n")) {
+            continue;
+        }
+        let status: u16 = msg
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        got.push(msg);
+        if status >= 200 {
+            break;
+        }
+    }
+    got
+}
+
+/// Every message for `call_id` received on `sock` within `within` (requests too).
+pub async fn messages(sock: &UdpSocket, call_id: &str, within: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    let end = tokio::time::Instant::now() + within;
+    let mut buf = vec![0u8; 8192];
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(end, sock.recv_from(&mut buf)).await {
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.contains(&format!("Call-ID: {call_id}\r\n")) {
+            got.push(msg);
+        }
+    }
+    got
+}
