@@ -12,20 +12,8 @@ use ivr_asr::{
     ort_environment,
 };
 
-fn models() -> PathBuf {
-    std::env::var_os("IVR_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")))
-}
-
 fn model(rel: &str) -> PathBuf {
-    let p = models().join(rel);
-    assert!(
-        p.is_file(),
-        "missing model file {}: run `make models`",
-        p.display()
-    );
-    p
+    ivr_test_support::model(rel).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn clip_16k() -> Vec<f32> {

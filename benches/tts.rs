@@ -2,11 +2,11 @@
 //! text, real-time factor on 1 and 2 ONNX threads, and the memory of a loaded voice.
 //! Needs `make models`. Extra numbers (RTF, RSS) are printed to stderr as `tts-bench: ...`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use ivr_test_support::models_dir;
 use ivr_tts::{
     EspeakPhonemizer, OrtEnvironment, Phonemizer, SynthOptions, TtsConfig, TtsEngine, TtsEvent,
     Voice, VoiceSpec,
@@ -14,12 +14,6 @@ use ivr_tts::{
 
 const REPLY: &str = "Your order 12345 shipped on March 5th, and it should arrive by Friday. \
                      Is there anything else I can help you with?";
-
-fn models_dir() -> PathBuf {
-    std::env::var("IVR_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")))
-}
 
 fn env() -> OrtEnvironment {
     ivr_tts::ort_environment(&models_dir().join(ivr_tts::ORT_LIB))

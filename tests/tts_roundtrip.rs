@@ -4,7 +4,8 @@
 //! "five dollars" count as the same words. Needs `make models` (Piper voice, ONNX Runtime,
 //! ggml Whisper): a missing model fails the test naming the file.
 
-use std::path::{Path, PathBuf};
+use ivr_test_support::models_dir;
+use std::path::Path;
 use std::process::Command;
 
 const SENTENCES: [&str; 30] = [
@@ -39,12 +40,6 @@ const SENTENCES: [&str; 30] = [
     "We received your payment on April 2nd.",
     "Please stay on the line.",
 ];
-
-fn models_dir() -> PathBuf {
-    std::env::var("IVR_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")))
-}
 
 fn require(path: &Path) {
     assert!(

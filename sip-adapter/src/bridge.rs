@@ -49,6 +49,13 @@ impl Leg {
     }
 }
 
+/// Packets a relay forwarded, per direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayedPackets {
+    pub caller_to_agent: u64,
+    pub agent_to_caller: u64,
+}
+
 /// A running relay; stops on `stop()` or drop.
 #[derive(Debug)]
 pub struct RtpRelay {
@@ -88,16 +95,16 @@ impl RtpRelay {
         }
     }
 
-    /// (caller -> agent, agent -> caller) packets relayed so far.
-    pub fn packets(&self) -> (u64, u64) {
-        (
-            self.counters.caller_to_agent.load(Ordering::Relaxed),
-            self.counters.agent_to_caller.load(Ordering::Relaxed),
-        )
+    /// Packets relayed so far.
+    pub fn packets(&self) -> RelayedPackets {
+        RelayedPackets {
+            caller_to_agent: self.counters.caller_to_agent.load(Ordering::Relaxed),
+            agent_to_caller: self.counters.agent_to_caller.load(Ordering::Relaxed),
+        }
     }
 
     /// Stop relaying; returns the final counts.
-    pub fn stop(self) -> (u64, u64) {
+    pub fn stop(self) -> RelayedPackets {
         self.packets()
     }
 }

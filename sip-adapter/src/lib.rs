@@ -7,19 +7,21 @@
 
 pub mod admission;
 mod bridge;
+mod call;
 mod register;
 pub mod sdp;
 mod server;
 mod session_timer;
 
 pub use admission::{Cidr, InfoDtmf, Refusal};
-pub use bridge::RtpRelay;
+pub use bridge::{RelayedPackets, RtpRelay};
+pub use call::{
+    ActiveCall, AnsweredCall, CallEvent, CallEvents, EndReason, IncomingCall, OutgoingCall,
+    PlacedCall, RemoteOffer, SipHeader, TransferOutcome,
+};
 pub use register::RegistrationStatus;
 pub use sdp::{Codec, Direction, NegotiatedMedia, SdpError};
-pub use server::{
-    CallEvent, CallHandle, DialError, EndReason, IncomingCall, OutgoingCall, RemoteOffer,
-    SipServer, TransferOutcome,
-};
+pub use server::{DialError, SipServer};
 
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use ivr_sip::{CallEvent, Codec, DialError, EndReason, RtpRelay, SipServer};
+use ivr_sip::{CallEvent, Codec, DialError, EndReason, RtpRelay, SipHeader, SipServer};
 use tokio::net::UdpSocket;
 
 fn rtp_packet(seq: u16) -> Vec<u8> {
@@ -47,8 +47,8 @@ async fn bridge_dials_agent_and_relays_rtp_both_ways() {
             Codec::Pcmu,
             Some(101),
             vec![
-                ("X-IVR-Call-Id".into(), "abc123".into()),
-                ("X-IVR-Intent".into(), "billing".into()),
+                SipHeader::new("X-IVR-Call-Id", "abc123"),
+                SipHeader::new("X-IVR-Intent", "billing"),
             ],
             Duration::from_secs(5),
         )
@@ -89,14 +89,18 @@ async fn bridge_dials_agent_and_relays_rtp_both_ways() {
         got
     };
     let ((), echoed) = tokio::join!(sender, receiver);
-    let (to_agent, to_caller) = relay.stop();
-    assert_eq!(to_agent, 50);
-    assert!(to_caller >= 45, "relayed back {to_caller}");
+    let relayed = relay.stop();
+    assert_eq!(relayed.caller_to_agent, 50);
+    assert!(
+        relayed.agent_to_caller >= 45,
+        "relayed back {}",
+        relayed.agent_to_caller
+    );
     assert!(echoed >= 45, "caller heard {echoed} of 50 echoed packets");
 
     // The agent leg ends with our BYE; SIPp checked headers and SDP of the INVITE.
     let mut events = out.events;
-    out.handle.hangup().await.expect("BYE to agent");
+    out.call.hangup().await.expect("BYE to agent");
     let ended = tokio::time::timeout(Duration::from_secs(3), async {
         while let Some(ev) = events.recv().await {
             if let CallEvent::Ended(r) = ev {

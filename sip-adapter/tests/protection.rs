@@ -10,50 +10,12 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 
-fn invite(target: SocketAddr, from: SocketAddr, call_id: &str, transport: &str) -> String {
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\n\
-         a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
-        ip = from.ip()
-    );
-    format!(
-        "INVITE sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {from};branch=z9hG4bK-{call_id}\r\n\
-         From: <sip:tester@{from}>;tag=t-{call_id}\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\n\
-         CSeq: 1 INVITE\r\nContact: <sip:tester@{from}>\r\nMax-Forwards: 70\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
-}
-
 fn options(target: SocketAddr, from: SocketAddr, call_id: &str) -> String {
     format!(
         "OPTIONS sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-{call_id}\r\n\
          From: <sip:probe@{from}>;tag=p-{call_id}\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\n\
          CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     )
-}
-
-/// Responses for `call_id` received on `sock` within `within`, until a final one.
-async fn responses(sock: &UdpSocket, call_id: &str, within: Duration) -> Vec<String> {
-    let mut got = Vec::new();
-    let end = tokio::time::Instant::now() + within;
-    let mut buf = vec![0u8; 8192];
-    while let Ok(Ok((n, _))) = tokio::time::timeout_at(end, sock.recv_from(&mut buf)).await {
-        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if !msg.contains(&format!("Call-ID: {call_id}\r\n")) {
-            continue;
-        }
-        let status: u16 = msg
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        got.push(msg);
-        if status >= 200 {
-            break;
-        }
-    }
-    got
 }
 
 fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {

@@ -10,8 +10,7 @@ use common::*;
 async fn baresip_call_media_both_ways_ivr_hangs_up() {
     let bot = start_bot(Mode::AnswerThenHangup(2500), test_config()).await;
     let dir = std::env::temp_dir().join(format!("ivr-baresip-{}", std::process::id()));
-    let rec = dir.join("rec");
-    std::fs::create_dir_all(&rec).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
     // 3 s of tone then 3 s of silence: aufile hangs up at the end of its file.
     let wav = dir.join("caller.wav");
     let st = std::process::Command::new("sox")
@@ -21,34 +20,14 @@ async fn baresip_call_media_both_ways_ivr_hangs_up() {
         .status()
         .expect("sox runs");
     assert!(st.success());
-    let port = free_udp_port();
-    std::fs::write(
-        dir.join("config"),
-        format!(
-            "module_path /usr/lib/baresip/modules\nsip_listen 127.0.0.1:{port}\n\
-             audio_source aufile,{}\naudio_player aubridge,nowhere\naudio_alert aubridge,nowhere\n\
-             module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n\
-             module_app menu.so\nmodule_app account.so\nsnd_path {}\n",
-            wav.display(),
-            rec.display()
-        ),
+    let baresip = ivr_test_support::Baresip::configure(&dir, &wav).expect("baresip config");
+    let out = tokio::process::Command::from(
+        baresip.dial(&format!("sip:ivr@{}", bot.server.local_addr()), 5),
     )
-    .unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        "<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMU/8000/1\n",
-    )
-    .unwrap();
-    let out = tokio::process::Command::new("baresip")
-        .arg("-f")
-        .arg(&dir)
-        .arg("-e")
-        .arg(format!("/dial sip:ivr@{}", bot.server.local_addr()))
-        .args(["-t", "5"])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("baresip runs");
+    .kill_on_drop(true)
+    .output()
+    .await
+    .expect("baresip runs");
     let log =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -68,16 +47,11 @@ async fn baresip_call_media_both_ways_ivr_hangs_up() {
     assert!(n >= 50, "only {n} RTP packets from baresip\n{log}");
     assert_eq!(pt, Some(0));
     // sndfile records what baresip heard from us (our silence packets).
-    let heard: Vec<_> = std::fs::read_dir(&rec)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with("-dec.wav"))
-        .collect();
-    assert!(
-        !heard.is_empty(),
-        "baresip recorded nothing it heard\n{log}"
-    );
-    let size = heard[0].metadata().unwrap().len();
+    let heard = baresip.heard();
+    let Some(heard) = heard else {
+        panic!("baresip recorded nothing it heard\n{log}");
+    };
+    let size = heard.metadata().unwrap().len();
     assert!(
         size > 44 + 8000,
         "baresip heard too little audio ({size} bytes)\n{log}"

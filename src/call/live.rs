@@ -12,7 +12,9 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
 use ivr_dialog::engine::{LookupResult, TransferFailure, TransferResult};
-use ivr_sip::{CallEvent, CallHandle, EndReason, IncomingCall, TransferOutcome};
+use ivr_sip::{
+    ActiveCall, AnsweredCall, CallEvent, EndReason, IncomingCall, SipHeader, TransferOutcome,
+};
 use ivr_tts::{CancelHandle, SynthStream, TtsEvent};
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -28,12 +30,12 @@ enum Back {
 }
 
 /// Run one call to its end and write its record, whatever happens. Blocking: call it on
-/// the call's own thread.
+/// the call's own thread. A call that fails or panics is ended by dropping its SIP
+/// handle: 480 before the answer, BYE after.
 pub fn run(engines: Arc<Engines>, call: IncomingCall) {
     let started = SystemTime::now();
     let id = crate::records::new_call_id();
     let mut record = CallRecord::new(&id, &call.call_id, &call.from, &call.to, started);
-    let handle = call.handle.clone();
     metrics::gauge!("ivr_active_calls").increment(1.0);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_inner(&engines, call, &mut record)
@@ -45,7 +47,6 @@ pub fn run(engines: Arc<Engines>, call: IncomingCall) {
             tracing::warn!(call = %id, error = %format!("{e:#}"), "call failed");
             record.outcome = Outcome::Failed;
             record.error = Some(format!("{e:#}"));
-            hang_up(&engines, &handle);
         }
         Err(panic) => {
             let msg = panic
@@ -56,7 +57,6 @@ pub fn run(engines: Arc<Engines>, call: IncomingCall) {
             tracing::error!(call = %id, panic = %msg, "call task panicked; call ended, others unaffected");
             record.outcome = Outcome::Failed;
             record.error = Some(format!("internal error: {msg}"));
-            hang_up(&engines, &handle);
         }
     }
     let ended = SystemTime::now();
@@ -72,7 +72,7 @@ pub fn run(engines: Arc<Engines>, call: IncomingCall) {
     tracing::info!(call = %id, outcome = record.outcome.as_str(), secs = format!("{:.1}", record.duration_s), "call ended");
 }
 
-fn hang_up(engines: &Engines, handle: &CallHandle) {
+fn hang_up(engines: &Engines, handle: &ActiveCall) {
     let h = handle.clone();
     let _ = engines.rt.block_on(async move { h.hangup().await });
 }
@@ -101,12 +101,6 @@ fn bind_rtp(engines: &Engines) -> Result<UdpSocket> {
 }
 
 fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord) -> Result<()> {
-    let IncomingCall {
-        handle,
-        mut events,
-        to,
-        ..
-    } = call;
     let socket = bind_rtp(engines)?;
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
@@ -119,10 +113,14 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
     if rtcp_socket.is_none() {
         tracing::warn!(%local, "RTCP port (RTP + 1) is taken: no RTCP on this call");
     }
-    let h = handle.clone();
-    let media = engines
+    let to = call.to.clone();
+    let AnsweredCall {
+        call: handle,
+        media,
+        mut events,
+    } = engines
         .rt
-        .block_on(async move { h.answer(local).await })
+        .block_on(call.answer(local))
         .context("answering the call")?;
     record.answered_at = Some(crate::records::rfc3339(SystemTime::now()));
     let fault_user = &engines.cfg.server.fault_panic_user;
@@ -313,12 +311,9 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     record.handoff_target = Some(target.clone());
                     let uri = engines.transfer_uri(&target);
                     let headers = vec![
-                        ("X-IVR-Call-Id".to_string(), record.id.clone()),
-                        ("X-IVR-Reason".to_string(), reason.clone()),
-                        (
-                            "X-IVR-Intent".to_string(),
-                            context.intent.clone().unwrap_or_default(),
-                        ),
+                        SipHeader::new("X-IVR-Call-Id", record.id.clone()),
+                        SipHeader::new("X-IVR-Reason", reason.clone()),
+                        SipHeader::new("X-IVR-Intent", context.intent.clone().unwrap_or_default()),
                     ];
                     let h = handle.clone();
                     let tx = back_tx.clone();

@@ -7,24 +7,16 @@ use std::sync::{Arc, OnceLock};
 use ivr_asr::{WhisperModel, ort_environment};
 
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("IVR_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models")))
+    ivr_test_support::models_dir()
 }
 
 /// A model file, or a failure naming it and the command that fetches it.
 pub fn model(rel: &str) -> PathBuf {
-    let p = models_dir().join(rel);
-    assert!(
-        p.is_file(),
-        "missing model file {}: run `make models`",
-        p.display()
-    );
-    p
+    ivr_test_support::model(rel).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/asr")).join(rel)
+    ivr_test_support::fixture("asr").join(rel)
 }
 
 /// Mono 16 kHz f32 from a 16-bit 16 kHz WAV fixture.

@@ -1,5 +1,6 @@
 //! Test harness: an in-process SIP server with a scripted call loop, and helpers to run
-//! real peers (SIPp) as subprocesses on loopback.
+//! real peers (SIPp) as subprocesses on loopback (their command lines come from the
+//! shared `ivr-test-support` crate).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -7,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ivr_sip::{CallEvent, EndReason, IncomingCall, SipConfig, SipServer, TransferOutcome};
+use ivr_sip::{
+    AnsweredCall, CallEvent, IncomingCall, SipConfig, SipHeader, SipServer, TransferOutcome,
+};
+use ivr_test_support::{sipp_client, sipp_uas};
 use tokio::net::UdpSocket;
 
 /// RTP packets received per call, and the payload type of the first.
@@ -104,19 +108,23 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
             call.offer.is_some(),
             call.headers
                 .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case("X-Test-Case") && v == "ivr")
+                .any(|h| h.name.eq_ignore_ascii_case("X-Test-Case") && h.value == "ivr")
         ),
     );
     if let Mode::NeverAnswer = mode {
-        while let Some(ev) = call.events.recv().await {
+        while let Some(ev) = call.next_event().await {
             push(&log, format!("{ev:?}"));
         }
         return;
     }
     let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let local = sock.local_addr().unwrap();
-    let media = match call.handle.answer(local).await {
-        Ok(m) => m,
+    let AnsweredCall {
+        call: handle,
+        media,
+        mut events,
+    } = match call.answer(local).await {
+        Ok(a) => a,
         Err(e) => {
             push(&log, format!("answer-error {e}"));
             return;
@@ -159,7 +167,6 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
         }
     });
 
-    let handle = call.handle.clone();
     match mode {
         Mode::AnswerThenHangup(ms) => {
             let h = handle.clone();
@@ -171,7 +178,7 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
         Mode::AnswerThenTransfer => {}
         _ => {}
     }
-    while let Some(ev) = call.events.recv().await {
+    while let Some(ev) = events.recv().await {
         push(&log, format!("{ev:?}"));
         match ev {
             CallEvent::Confirmed => {
@@ -182,7 +189,7 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
                         let out = h
                             .transfer(
                                 "sip:agent@127.0.0.1:5999",
-                                vec![("X-IVR-Call-Id".into(), "abc123".into())],
+                                vec![SipHeader::new("X-IVR-Call-Id", "abc123")],
                             )
                             .await;
                         push(&log, format!("transfer {out:?}"));
@@ -200,25 +207,18 @@ async fn run_call(mut call: IncomingCall, mode: Mode, log: Arc<Mutex<Vec<String>
         }
     }
     rx_task.abort();
-    let _ = EndReason::RemoteBye;
+}
+
+pub fn free_media_port() -> u16 {
+    ivr_test_support::free_media_port()
+}
+
+pub fn free_udp_port() -> u16 {
+    ivr_test_support::free_udp_port()
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/sipp")).join(name)
-}
-
-/// A free UDP port pair base (even port) for SIPp's media.
-pub fn free_media_port() -> u16 {
-    loop {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = s.local_addr().unwrap().port();
-        if p.is_multiple_of(2)
-            && p < 65000
-            && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
-        {
-            return p;
-        }
-    }
+    ivr_test_support::fixture("sipp").join(name)
 }
 
 pub struct SippResult {
@@ -234,31 +234,19 @@ pub async fn sipp(
     extra: &[&str],
     timeout_s: u32,
 ) -> SippResult {
-    let mp = free_media_port().to_string();
     let path = fixture(scenario);
-    let err_file = std::env::temp_dir().join(format!("ivr-sipp-{}-{mp}.err", std::process::id()));
+    let err_file = std::env::temp_dir().join(format!(
+        "ivr-sipp-{}-{}.err",
+        std::process::id(),
+        free_udp_port()
+    ));
     assert!(path.exists(), "missing SIPp scenario {}", path.display());
-    let out = tokio::process::Command::new("sipp")
-        .arg(target.to_string())
-        .arg("-sf")
-        .arg(&path)
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-mp",
-            &mp,
-            "-nostdin",
-            "-trace_err",
-            "-error_file",
-        ])
-        .arg(&err_file)
-        .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
-        .args(if extra.contains(&"-m") {
-            vec![]
-        } else {
-            vec!["-m", "1"]
-        })
-        .args(extra)
+    let mut cmd = sipp_client(&target.to_string(), &path, &err_file, u64::from(timeout_s));
+    if !extra.contains(&"-m") {
+        cmd.args(["-m", "1"]);
+    }
+    cmd.args(extra);
+    let out = tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .output()
         .await
@@ -321,22 +309,11 @@ pub fn sipp_server_with(
 ) -> tokio::process::Child {
     let path = fixture(scenario);
     assert!(path.exists(), "missing SIPp scenario {}", path.display());
-    tokio::process::Command::new("sipp")
-        .arg("-sf")
-        .arg(&path)
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            "1",
-            "-nostdin",
-        ])
-        .args(["-timeout", &format!("{timeout_s}s"), "-timeout_error"])
-        .args(extra)
+    let mut cmd = sipp_uas(&path, port, u64::from(timeout_s));
+    cmd.args(extra)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .spawn()
         .expect("sipp runs (Debian package sip-tester)")
@@ -352,10 +329,55 @@ pub async fn sipp_finish(child: tokio::process::Child) -> SippResult {
     }
 }
 
-pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A raw INVITE (PCMU + telephone-event offer) from `from` to the server at `target`.
+pub fn invite(target: SocketAddr, from: SocketAddr, call_id: &str, transport: &str) -> String {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\n\
+         a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+        ip = from.ip()
+    );
+    format!(
+        "INVITE sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {from};branch=z9hG4bK-{call_id}\r\n\
+         From: <sip:tester@{from}>;tag=t-{call_id}\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:tester@{from}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+/// Responses for `call_id` received on `sock` within `within`, until a final one.
+pub async fn responses(sock: &UdpSocket, call_id: &str, within: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    let end = tokio::time::Instant::now() + within;
+    let mut buf = vec![0u8; 8192];
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(end, sock.recv_from(&mut buf)).await {
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !msg.contains(&format!("Call-ID: {call_id}\r\n")) {
+            continue;
+        }
+        let status: u16 = msg
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        got.push(msg);
+        if status >= 200 {
+            break;
+        }
+    }
+    got
+}
+
+/// Every message for `call_id` received on `sock` within `within` (requests too).
+pub async fn messages(sock: &UdpSocket, call_id: &str, within: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    let end = tokio::time::Instant::now() + within;
+    let mut buf = vec![0u8; 8192];
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(end, sock.recv_from(&mut buf)).await {
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.contains(&format!("Call-ID: {call_id}\r\n")) {
+            got.push(msg);
+        }
+    }
+    got
 }
