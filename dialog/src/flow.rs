@@ -9,10 +9,14 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::intent::{IntentMatcher, Thresholds};
+use crate::language::Language;
 use crate::slots::SlotKind;
 
 /// The demo flow (parcel delivery hotline), the default when no flow is configured.
 pub const DEMO_FLOW: &str = include_str!("../../fixtures/flows/parcel.toml");
+
+/// The Mandarin demo flow: the same hotline, `language = "zh"`.
+pub const DEMO_FLOW_ZH: &str = include_str!("../../fixtures/flows/parcel-zh.toml");
 
 /// Global commands, available in every state. Flows may add examples under
 /// `[intents.<name>]` (without `goto`).
@@ -115,10 +119,11 @@ pub const GLOBAL_INTENTS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// A menu's ASR hint words: each intent's first example, then "agent".
+/// A menu's ASR hint words: each intent's first example, then the agent command.
 fn menu_hints(
     intents: &[String],
     matcher_input: &[(String, Vec<String>, Vec<String>)],
+    agent_hint: &str,
 ) -> Vec<String> {
     let mut hints: Vec<String> = intents
         .iter()
@@ -131,7 +136,7 @@ fn menu_hints(
         })
         .filter(|e| !e.is_empty())
         .collect();
-    hints.push("agent".into());
+    hints.push(agent_hint.into());
     hints
 }
 
@@ -196,6 +201,9 @@ struct RawFlow {
 #[serde(deny_unknown_fields)]
 struct RawHeader {
     name: String,
+    /// What the callers speak: chooses the understanding and the engine's own sentences.
+    #[serde(default)]
+    language: Language,
     start: S,
     agent: S,
     goodbye: S,
@@ -507,6 +515,8 @@ pub struct Flow {
     pub slots: BTreeMap<String, SlotDef>,
     pub intents: Vec<IntentDef>,
     pub matcher: IntentMatcher,
+    /// `[flow] language`: the binary picks the recogniser and voice for it.
+    pub language: Language,
     index: HashMap<String, NodeId>,
 }
 
@@ -593,6 +603,14 @@ impl Flow {
             Ok(f) => f,
             // The demo flow is checked by tests; a broken one is a build defect.
             Err(e) => panic!("embedded demo flow is invalid:\n{e}"),
+        }
+    }
+
+    /// The embedded Mandarin demo flow (`fixtures/flows/parcel-zh.toml`).
+    pub fn demo_zh() -> Flow {
+        match Flow::from_toml(DEMO_FLOW_ZH, "fixtures/flows/parcel-zh.toml") {
+            Ok(f) => f,
+            Err(e) => panic!("embedded Mandarin demo flow is invalid:\n{e}"),
         }
     }
 
@@ -709,13 +727,14 @@ impl Flow {
         let mut intents = Vec::new();
         let mut matcher_input = Vec::new();
         let mut seen_examples: HashMap<String, String> = HashMap::new();
-        for (gname, gex) in GLOBAL_INTENTS {
+        let language = raw.flow.language;
+        for (gname, gex) in language.global_intents() {
             let mut ex: Vec<String> = gex.iter().map(|s| s.to_string()).collect();
             if let Some(extra) = raw.intents.get(*gname) {
                 ex.extend(extra.get_ref().examples.iter().map(|e| e.get_ref().clone()));
             }
             for e in &ex {
-                seen_examples.insert(crate::normalize::for_matching(e), gname.to_string());
+                seen_examples.insert(language.for_matching(e), gname.to_string());
             }
             matcher_input.push((gname.to_string(), ex, Vec::new()));
             intents.push(IntentDef {
@@ -747,7 +766,7 @@ impl Flow {
                 c.at(it.span(), format!("intent `{name}`: no examples"));
             }
             for e in &r.examples {
-                let norm = crate::normalize::for_matching(e.get_ref());
+                let norm = language.for_matching(e.get_ref());
                 if let Some(other) = seen_examples.get(&norm)
                     && other != name
                 {
@@ -1043,7 +1062,7 @@ impl Flow {
             if let NodeKind::Menu { intents: list, .. } = &node.kind
                 && node.hints.is_empty()
             {
-                node.hints = menu_hints(list, &matcher_input);
+                node.hints = menu_hints(list, &matcher_input, language.messages().agent_hint);
             }
         }
 
@@ -1114,7 +1133,8 @@ impl Flow {
             nodes,
             slots,
             intents,
-            matcher: IntentMatcher::new(&matcher_input),
+            matcher: IntentMatcher::for_language(language, &matcher_input),
+            language,
             index: c.index,
         })
     }
@@ -1158,9 +1178,10 @@ impl Flow {
         for i in &self.intents {
             add(&i.clarify);
         }
-        add(MSG_CLARIFY_NO);
-        add(MSG_CLARIFY_NO_BACK);
-        add(MSG_NOT_AVAILABLE);
+        let m = self.language.messages();
+        add(m.clarify_no);
+        add(m.clarify_no_back);
+        add(m.not_available);
         set.into_iter().collect()
     }
 }
