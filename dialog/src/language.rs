@@ -236,7 +236,7 @@ mod tests {
         assert!(Language::Zh.negated("明天不在家"));
         assert!(Language::En.negated("I won't be home"));
         assert!(Language::Zh.sentiment("气死我了").angry);
-        assert_eq!(Language::Zh.render("2026-05-08", "date"), "5月8日，星期五");
+        assert_eq!(Language::Zh.render("2026-05-08", "date"), "5月8日星期五");
         assert_eq!(
             Language::En.render("2026-05-08", "date"),
             "Friday the 8th of May"

@@ -50,7 +50,6 @@ const STOP: &[&str] = &[
     "能不能",
     "可以",
     "是",
-    "在",
     "个",
     "这个",
     "那个",
@@ -121,16 +120,40 @@ pub fn fold_syllable(py: &str) -> String {
     s
 }
 
+/// Readings of words whose characters the per-character table reads otherwise
+/// (重 is zhong alone, chong in 重复).
+const WORD_READINGS: &[(&str, &[&str])] = &[
+    ("重复", &["chong", "fu"]),
+    ("重新", &["chong", "xin"]),
+    ("还没", &["hai", "mei"]),
+    ("还有", &["hai", "you"]),
+    ("还是", &["hai", "shi"]),
+    ("银行", &["yin", "hang"]),
+];
+
 /// The folded syllables of what was said, without stop words, digit strings and
 /// punctuation. ASCII words (Whisper's "OK") are kept as they are.
 pub fn syllables(text: &str) -> Vec<String> {
+    syllables_with(text, false)
+}
+
+/// All folded syllables, stop words included (for keywords such as "坏了").
+fn all_syllables(text: &str) -> Vec<String> {
+    syllables_with(text, true)
+}
+
+fn syllables_with(text: &str, keep_stop: bool) -> Vec<String> {
     let text = fold_width(text).to_lowercase();
     let mut out = Vec::new();
     // Dictionary words only (no HMM): the HMM glues fillers to verbs ("我想查", "要查")
     // and treats a misheard word differently from the right one.
     for token in jieba().cut(&text, false) {
         let w = token.word.trim();
-        if w.is_empty() || STOP.contains(&w) {
+        if w.is_empty() || (!keep_stop && STOP.contains(&w)) {
+            continue;
+        }
+        if let Some((_, r)) = WORD_READINGS.iter().find(|(word, _)| *word == w) {
+            out.extend(r.iter().map(|p| fold_syllable(p)));
             continue;
         }
         // Digit strings are slot values ("查快递幺二三四"), not request words.
@@ -207,10 +230,12 @@ impl PinyinMatcher {
                         syl,
                     })
                     .collect(),
+                // Whole keywords, particles included ("坏了", not a lone "huai"), and at
+                // least two syllables: one syllable has too many homophones.
                 keywords: keywords
                     .iter()
-                    .map(|k| syllables(k))
-                    .filter(|k| !k.is_empty())
+                    .map(|k| all_syllables(k))
+                    .filter(|k| k.len() >= 2)
                     .collect(),
             })
             .collect();
@@ -241,8 +266,8 @@ impl PinyinMatcher {
         if utt == ex.syl.as_slice() {
             return 1.0;
         }
-        if ex.syl.len() >= 2 && contains_seq(utt, &ex.syl) {
-            // The whole example is inside the utterance.
+        if ex.syl.len() >= 2 && 2 * ex.syl.len() >= utt.len() && contains_seq(utt, &ex.syl) {
+            // The whole example is inside the utterance, and is most of it.
             return 0.92;
         }
         let (mut rn, mut rd) = (0.0, 0.0);
@@ -255,12 +280,9 @@ impl PinyinMatcher {
         }
         let (mut pn, mut pd) = (0.0, 0.0);
         for f in utt_feats {
-            // Unknown sounds (names, noise) count less against the match than known ones.
-            let w = if self.idf.contains_key(f) {
-                self.weight(f)
-            } else {
-                kind_weight(f) * self.default_idf * 0.5
-            };
+            // Unknown sounds count fully against the match: a syllable is no name or noise
+            // to discount, it is a different request ("附近有什么好吃的" is not "你说什么").
+            let w = self.weight(f);
             pd += w;
             if ex.feats.contains(f) {
                 pn += w;
@@ -268,7 +290,10 @@ impl PinyinMatcher {
         }
         let recall = if rd > 0.0 { rn / rd } else { 0.0 };
         let precision = if pd > 0.0 { pn / pd } else { 0.0 };
-        const B2: f32 = 2.25;
+        // Balanced F1, not the English matcher's recall-leaning F(1.5): fillers are gone
+        // with the stop words, so an extra syllable is another request ("快递发货了没有"
+        // is no "没有了"), and a short example must not win a long utterance on recall.
+        const B2: f32 = 1.0;
         if recall + precision <= 0.0 {
             0.0
         } else {
@@ -279,6 +304,7 @@ impl PinyinMatcher {
     /// All intents in `allowed` (or all), best first.
     pub fn rank(&self, text: &str, allowed: Option<&[String]>) -> Vec<IntentScore> {
         let utt = syllables(text);
+        let utt_all = all_syllables(text);
         let utt_feats = features(&utt);
         let mut out: Vec<IntentScore> = self
             .entries
@@ -293,7 +319,11 @@ impl PinyinMatcher {
                         .map(|ex| self.example_score(&utt, &utt_feats, ex))
                         .fold(0.0, f32::max)
                 };
-                let hits = e.keywords.iter().filter(|k| contains_seq(&utt, k)).count();
+                let hits = e
+                    .keywords
+                    .iter()
+                    .filter(|k| contains_seq(&utt_all, k))
+                    .count();
                 if hits > 0 {
                     s = s.max(0.62 + 0.08 * (hits.min(3) as f32 - 1.0)) + 0.05;
                 }

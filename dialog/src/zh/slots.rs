@@ -142,10 +142,10 @@ const WEEKDAY_NAMES: [&str; 7] = [
     "星期日",
 ];
 
-/// How a date is said in a Mandarin prompt: "5月8日，星期五".
+/// How a date is said in a Mandarin prompt: "5月8日星期五".
 pub fn render_date(d: Date) -> String {
     format!(
-        "{}月{}日，{}",
+        "{}月{}日{}",
         d.month,
         d.day,
         WEEKDAY_NAMES[d.weekday() as usize]
@@ -542,7 +542,7 @@ mod tests {
         assert_eq!(date("2026-05-20", today), Some(d("2026-05-20")));
         assert_eq!(date("我想查快递", today), None);
         assert_eq!(date("tomorrow", today), Some(d("2026-05-07")));
-        assert_eq!(render_date(d("2026-05-08")), "5月8日，星期五");
+        assert_eq!(render_date(d("2026-05-08")), "5月8日星期五");
     }
 
     #[test]
