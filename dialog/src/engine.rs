@@ -1477,7 +1477,7 @@ fn phrase(items: &[String]) -> Vec<String> {
     if p.is_empty() {
         return Vec::new();
     }
-    if !p.ends_with(['.', '?', '!']) {
+    if !p.ends_with(['.', '?', '!', '。', '？', '！']) {
         p.push('.');
     }
     vec![p]

@@ -125,3 +125,31 @@ fn mandarin_anger_hands_off() {
         "{a:?}"
     );
 }
+
+#[test]
+fn an_unknown_language_is_a_flow_error_with_its_position() {
+    let src = ivr_dialog::flow::DEMO_FLOW_ZH.replace("language = \"zh\"", "language = \"fr\"");
+    let err = Flow::from_toml(&src, "x.toml").expect_err("fr is no language");
+    let text = err.to_string();
+    assert!(text.starts_with("x.toml:8:"), "{text}");
+    assert!(text.contains("fr"), "{text}");
+}
+
+#[test]
+fn mandarin_date_question_hints_end_like_a_chinese_sentence() {
+    let flow = Arc::new(Flow::demo_zh());
+    let now = Instant::now();
+    let mut d = Dialog::new(flow, today(), now);
+    d.start(now);
+    let a = d.handle(
+        Event::Speech {
+            text: "改送货时间，单号12345678".into(),
+            confidence: 0.9,
+        },
+        now,
+    );
+    assert_eq!(d.current_node(), "resched_date");
+    let e = listen(&a).expect("listen");
+    assert_eq!(e.expect, Expect::Date);
+    assert_eq!(e.hints, vec!["明天，下周一，或者十五号。"]);
+}

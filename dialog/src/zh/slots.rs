@@ -239,7 +239,7 @@ fn day_of_month(t: &str, today: Date) -> Option<Date> {
 /// "周五", "星期五", "礼拜天", "下周三", "下下周一", "这周五". A week starts on Monday;
 /// "下周三" is the Wednesday of next week, a bare "周三" the next Wednesday after today.
 fn weekday_date(t: &str, today: Date) -> Option<Date> {
-    for key in ["星期", "礼拜", "周"] {
+    for key in ["星期", "礼拜", "禮拜", "周", "週"] {
         for (i, _) in t.match_indices(key) {
             let after = i + key.len();
             let Some(wd) = t[after..].chars().next().and_then(weekday_char) else {
@@ -278,7 +278,9 @@ pub fn date(text: &str, today: Date) -> Option<Date> {
     }
     for (word, days) in [
         ("大后天", 3),
+        ("大後天", 3),
         ("后天", 2),
+        ("後天", 2),
         ("明天", 1),
         ("明日", 1),
         ("明儿", 1),
@@ -312,10 +314,9 @@ pub fn date(text: &str, today: Date) -> Option<Date> {
     if let Some(d) = day_of_month(&t, today) {
         return Some(d);
     }
-    if t.contains("下周")
-        || t.contains("下个星期")
-        || t.contains("下星期")
-        || t.contains("下个礼拜")
+    if ["下周", "下週", "下个星期", "下星期", "下个礼拜", "下個星期"]
+        .iter()
+        .any(|w| t.contains(w))
     {
         return Some(today.add_days(7 - i64::from(today.weekday())));
     }
@@ -523,6 +524,8 @@ mod tests {
         assert_eq!(date("后天", today), Some(d("2026-05-08")));
         assert_eq!(date("大后天", today), Some(d("2026-05-09")));
         assert_eq!(date("下周三", today), Some(d("2026-05-13")));
+        assert_eq!(date("下週三", today), Some(d("2026-05-13")));
+        assert_eq!(date("後天", today), Some(d("2026-05-08")));
         assert_eq!(date("下个星期一", today), Some(d("2026-05-11")));
         assert_eq!(date("下下周一", today), Some(d("2026-05-18")));
         assert_eq!(date("这周五", today), Some(d("2026-05-08")));
