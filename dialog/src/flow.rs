@@ -606,14 +606,6 @@ impl Flow {
         }
     }
 
-    /// The embedded Mandarin demo flow (`fixtures/flows/parcel-zh.toml`).
-    pub fn demo_zh() -> Flow {
-        match Flow::from_toml(DEMO_FLOW_ZH, "fixtures/flows/parcel-zh.toml") {
-            Ok(f) => f,
-            Err(e) => panic!("embedded Mandarin demo flow is invalid:\n{e}"),
-        }
-    }
-
     /// Read and compile a flow file.
     pub fn load(path: &std::path::Path) -> Result<Flow, FlowError> {
         let name = path.display().to_string();
@@ -1137,6 +1129,14 @@ impl Flow {
             language,
             index: c.index,
         })
+    }
+
+    /// The embedded Mandarin demo flow (`fixtures/flows/parcel-zh.toml`).
+    pub fn demo_zh() -> Flow {
+        match Flow::from_toml(DEMO_FLOW_ZH, "fixtures/flows/parcel-zh.toml") {
+            Ok(f) => f,
+            Err(e) => panic!("embedded Mandarin demo flow is invalid:\n{e}"),
+        }
     }
 
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
