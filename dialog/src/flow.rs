@@ -15,9 +15,6 @@ use crate::slots::SlotKind;
 /// The demo flow (parcel delivery hotline), the default when no flow is configured.
 pub const DEMO_FLOW: &str = include_str!("../../fixtures/flows/parcel.toml");
 
-/// The Mandarin demo flow: the same hotline, `language = "zh"`.
-pub const DEMO_FLOW_ZH: &str = include_str!("../../fixtures/flows/parcel-zh.toml");
-
 /// Global commands, available in every state. Flows may add examples under
 /// `[intents.<name>]` (without `goto`).
 pub const GLOBAL_INTENTS: &[(&str, &[&str])] = &[
@@ -139,6 +136,9 @@ fn menu_hints(
     hints.push(agent_hint.into());
     hints
 }
+
+/// The Mandarin demo flow: the same hotline, `language = "zh"`.
+pub const DEMO_FLOW_ZH: &str = include_str!("../../fixtures/flows/parcel-zh.toml");
 
 pub fn is_global(name: &str) -> bool {
     GLOBAL_INTENTS.iter().any(|(n, _)| *n == name)
