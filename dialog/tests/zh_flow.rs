@@ -153,3 +153,24 @@ fn mandarin_date_question_hints_end_like_a_chinese_sentence() {
     assert_eq!(e.expect, Expect::Date);
     assert_eq!(e.hints, vec!["明天，下周一，或者十五号。"]);
 }
+
+#[test]
+fn a_bare_parcel_word_tracks_and_a_damaged_one_reports() {
+    use ivr_dialog::intent::Decision;
+    let f = Flow::demo_zh();
+    let th = f.settings.thresholds;
+    for u in ["快递", "包裹", "我的快递呢", "我的快滴"] {
+        assert!(
+            matches!(f.matcher.decide(u, None, th), Decision::Accept(ref s) if s.intent == "track_parcel"),
+            "{u}: {:?}",
+            f.matcher.rank(u, None)
+        );
+    }
+    for u in ["快递破了", "包裹坏了", "快递盒子烂了"] {
+        assert!(
+            matches!(f.matcher.decide(u, None, th), Decision::Accept(ref s) if s.intent == "report_damage"),
+            "{u}: {:?}",
+            f.matcher.rank(u, None)
+        );
+    }
+}

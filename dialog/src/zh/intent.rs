@@ -266,8 +266,9 @@ impl PinyinMatcher {
         if utt == ex.syl.as_slice() {
             return 1.0;
         }
-        if ex.syl.len() >= 2 && 2 * ex.syl.len() >= utt.len() && contains_seq(utt, &ex.syl) {
-            // The whole example is inside the utterance, and is most of it.
+        if ex.syl.len() >= 2 && 4 * ex.syl.len() >= 3 * utt.len() && contains_seq(utt, &ex.syl) {
+            // The whole example is inside the utterance, and is nearly all of it ("快递" is
+            // not all of "快递破了").
             return 0.92;
         }
         let (mut rn, mut rd) = (0.0, 0.0);
