@@ -101,6 +101,52 @@ fn intent_eval_reports_accuracy() {
 }
 
 #[test]
+fn mandarin_flow_checks_and_chats_as_json() {
+    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/flows/parcel-zh.toml");
+    let (code, out, err) = ivr(&["check-flow", flow], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = ivr(
+        &["chat", "--flow", flow, "--json", "--date", "2026-05-06"],
+        "查寻快滴\n幺二三四五六七八\n对\n/silence\n气死我了，什么破服务\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let turns: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(turns.len(), 6, "{out}");
+    assert_eq!(turns[0]["node"], "greeting");
+    assert_eq!(turns[1]["intent"], "track_parcel");
+    assert_eq!(turns[2]["slots"]["tracking_number"], "12345678");
+    assert!(
+        turns[3]["say"].as_str().unwrap().contains("正在运输途中"),
+        "{out}"
+    );
+    assert_eq!(turns[5]["action"], "transfer");
+    assert!(turns[5]["sentiment"].as_f64().unwrap() < 0.0);
+    let (code, out, _) = ivr(&["chat", "--flow", flow], "");
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "您好，欢迎致电速达快递。请问有什么可以帮您？");
+}
+
+/// The Mandarin labelled set through `ivr intent-eval`: >= 95 % top-1, <= 2 % accepted
+/// but wrong.
+#[test]
+fn mandarin_intent_eval_meets_the_bar() {
+    let tsv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/intents/parcel-zh.tsv"
+    );
+    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/flows/parcel-zh.toml");
+    let (code, out, err) = ivr(&["intent-eval", tsv, "--flow", flow, "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert!(v["total"].as_u64().unwrap() >= 200, "{v}");
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.95, "{v}");
+    assert!(v["wrong_accepted"].as_f64().unwrap() <= 0.02, "{v}");
+}
+
+#[test]
 fn chat_persist_uses_the_database_in_the_data_dir() {
     // The same place `ivr serve` opens: <data_dir>/<dialog.database>, default ivr.sqlite.
     let dir = std::env::temp_dir().join(format!("ivr-chat-persist-{}", std::process::id()));

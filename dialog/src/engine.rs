@@ -14,13 +14,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::flow::{
-    Flow, MSG_CLARIFY_NO, MSG_CLARIFY_NO_BACK, Node, NodeId, NodeKind, Outcome, is_global,
-    placeholders,
-};
+use crate::flow::{Flow, Node, NodeId, NodeKind, Outcome, is_global, placeholders};
 use crate::intent::Decision;
-use crate::sentiment::{self, RunningSentiment};
-use crate::slots::{self, Date, SlotKind};
+use crate::sentiment::RunningSentiment;
+use crate::slots::{Date, SlotKind};
 
 /// Result of an integration lookup, sent back by the call loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -590,7 +587,7 @@ impl Dialog {
             let value = self
                 .slots
                 .get(&name)
-                .map(|v| slots::render(v, &fmt))
+                .map(|v| self.flow.language.render(v, &fmt))
                 .unwrap_or_default();
             s = s.replace(&key, &value);
         }
@@ -620,7 +617,7 @@ impl Dialog {
         let node = self.node();
         // "Yes or no.", not "yes, no": Whisper tiny.en continues a list-shaped prompt, and
         // a plain "yes" came out as "yes, no," (a no) on a telephone-band test clip.
-        let yes_no = || vec!["Yes or no.".to_string()];
+        let yes_no = || vec![self.flow.language.messages().yes_no_hint.to_string()];
         let (expect, hints, dtmf_max_digits) = match &node.kind {
             // A clarify question, in a menu or while asking for a slot.
             _ if self.clarify.is_some() => (Expect::YesNo, yes_no(), 1),
@@ -649,7 +646,7 @@ impl Dialog {
                     ),
                     Some(SlotKind::Date { .. }) => {
                         if hints.is_empty() {
-                            hints.push("Tomorrow, next Monday, or the 15th".into());
+                            hints.push(self.flow.language.messages().date_hint.into());
                         }
                         (Expect::Date, phrase(&hints), 0)
                     }
@@ -859,7 +856,12 @@ impl Dialog {
         let i = (count as usize).saturating_sub(1);
         self.last_says.clear();
         if self.clarify.is_some() {
-            self.say("Please say yes or no.", node.barge_in, now, out);
+            self.say(
+                flow.language.messages().say_yes_or_no,
+                node.barge_in,
+                now,
+                out,
+            );
         } else if let Some(m) = own.get(i.min(own.len().saturating_sub(1))) {
             self.say(m, node.barge_in, now, out);
         } else {
@@ -914,7 +916,7 @@ impl Dialog {
     // ---- caller input ----
 
     fn on_speech(&mut self, text: &str, confidence: f32, now: Instant, out: &mut Vec<Action>) {
-        let turn = sentiment::score(text);
+        let turn = self.flow.language.sentiment(text);
         self.turns.push(Turn {
             said: Said::Caller(TurnInput::Speech {
                 text: text.to_string(),
@@ -966,7 +968,7 @@ impl Dialog {
                 let decision = match decision {
                     Decision::Accept(s) => Decision::Accept(s),
                     // yes / no answers in menus that take them ("anything else?").
-                    d => match (slots::yes_no(text), yes, no) {
+                    d => match (flow.language.yes_no(text), yes, no) {
                         (Some(true), Some(y), _) => {
                             self.enter(*y, now, out);
                             return;
@@ -1005,7 +1007,7 @@ impl Dialog {
                     .get(slot)
                     .map(|d| d.kind.clone())
                     .unwrap_or(SlotKind::FreeText);
-                match slots::parse(&kind, text, self.today) {
+                match flow.language.parse_slot(&kind, text, self.today) {
                     Some(v) => {
                         self.slots.insert(slot.clone(), v);
                         self.enter(*next, now, out);
@@ -1030,7 +1032,7 @@ impl Dialog {
                     if matches!(def.kind, SlotKind::YesNo | SlotKind::FreeText) {
                         continue;
                     }
-                    if let Some(v) = slots::parse(&def.kind, text, self.today)
+                    if let Some(v) = flow.language.parse_slot(&def.kind, text, self.today)
                         && self.slots.get(s) != Some(&v)
                     {
                         self.slots.insert(s.clone(), v);
@@ -1045,7 +1047,7 @@ impl Dialog {
                     self.enter(here, now, out);
                     return;
                 }
-                match slots::yes_no(text) {
+                match flow.language.yes_no(text) {
                     Some(true) => self.enter(*yes, now, out),
                     Some(false) => {
                         for s in no_clear {
@@ -1092,10 +1094,15 @@ impl Dialog {
     fn clarify_declined(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.last_says.clear();
         if matches!(self.node().kind, NodeKind::Menu { .. }) {
-            self.say(MSG_CLARIFY_NO, true, now, out);
+            self.say(self.flow.language.messages().clarify_no, true, now, out);
             self.listen(out);
         } else {
-            self.say(MSG_CLARIFY_NO_BACK, true, now, out);
+            self.say(
+                self.flow.language.messages().clarify_no_back,
+                true,
+                now,
+                out,
+            );
             let here = self.node;
             self.visits
                 .entry(here)
@@ -1152,7 +1159,7 @@ impl Dialog {
         let flow = &self.flow;
         let th = flow.settings.thresholds;
         let allowed = self.menu_intents();
-        match slots::yes_no(text) {
+        match flow.language.yes_no(text) {
             Some(true) => return Some(true),
             // "No, I want to report damage": a no with a clear request is that request.
             Some(false) => {
@@ -1170,11 +1177,15 @@ impl Dialog {
                     SlotKind::FreeText | SlotKind::YesNo => false,
                     // Digits, even too few (the endpointer may cut a long number short):
                     // the caller is answering with a number, the intent will ask again.
-                    SlotKind::Digits { .. } => slots::lenient_digits(text).is_some(),
+                    SlotKind::Digits { .. } => flow.language.lenient_digits(text).is_some(),
                     SlotKind::Date { .. } => {
-                        !negated(text) && slots::parse(&d.kind, text, self.today).is_some()
+                        !flow.language.negated(text)
+                            && flow
+                                .language
+                                .parse_slot(&d.kind, text, self.today)
+                                .is_some()
                     }
-                    k => slots::parse(k, text, self.today).is_some(),
+                    k => flow.language.parse_slot(k, text, self.today).is_some(),
                 };
                 if fills {
                     return Some(true);
@@ -1301,8 +1312,8 @@ impl Dialog {
                 if let Some(d) = flow.slots.get(s)
                     && !matches!(d.kind, SlotKind::FreeText | SlotKind::YesNo)
                     // "I won't be home tomorrow" names the day the caller does NOT want.
-                    && !(matches!(d.kind, SlotKind::Date { .. }) && negated(text))
-                    && let Some(v) = slots::parse(&d.kind, text, self.today)
+                    && !(matches!(d.kind, SlotKind::Date { .. }) && flow.language.negated(text))
+                    && let Some(v) = flow.language.parse_slot(&d.kind, text, self.today)
                 {
                     self.slots.insert(s.clone(), v);
                 }
@@ -1534,7 +1545,7 @@ fn phrase(items: &[String]) -> Vec<String> {
     if p.is_empty() {
         return Vec::new();
     }
-    if !p.ends_with(['.', '?', '!']) {
+    if !p.ends_with(['.', '?', '!', '。', '？', '！']) {
         p.push('.');
     }
     vec![p]
@@ -1572,13 +1583,4 @@ fn flatten(key: &str, v: &Value, slots: &mut BTreeMap<String, String>) {
             slots.insert(key.to_string(), other.to_string());
         }
     }
-}
-
-fn negated(text: &str) -> bool {
-    crate::normalize::for_matching(text).split(' ').any(|w| {
-        matches!(
-            w,
-            "not" | "no" | "wont" | "cant" | "dont" | "isnt" | "never" | "cannot" | "aint"
-        )
-    })
 }

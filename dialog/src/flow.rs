@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::intent::{IntentMatcher, Thresholds};
+use crate::language::Language;
 use crate::slots::SlotKind;
 
 /// The demo flow (parcel delivery hotline), the default when no flow is configured.
@@ -120,10 +121,11 @@ pub const GLOBAL_INTENTS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// A menu's ASR hint words: each intent's first example, then "agent".
+/// A menu's ASR hint words: each intent's first example, then the agent command.
 fn menu_hints(
     intents: &[String],
     matcher_input: &[(String, Vec<String>, Vec<String>)],
+    agent_hint: &str,
 ) -> Vec<String> {
     let mut hints: Vec<String> = intents
         .iter()
@@ -136,9 +138,12 @@ fn menu_hints(
         })
         .filter(|e| !e.is_empty())
         .collect();
-    hints.push("agent".into());
+    hints.push(agent_hint.into());
     hints
 }
+
+/// The Mandarin demo flow: the same hotline, `language = "zh"`.
+pub const DEMO_FLOW_ZH: &str = include_str!("../../fixtures/flows/parcel-zh.toml");
 
 pub fn is_global(name: &str) -> bool {
     GLOBAL_INTENTS.iter().any(|(n, _)| *n == name)
@@ -201,6 +206,9 @@ struct RawFlow {
 #[serde(deny_unknown_fields)]
 struct RawHeader {
     name: String,
+    /// What the callers speak: chooses the understanding and the engine's own sentences.
+    #[serde(default)]
+    language: Language,
     start: S,
     agent: S,
     goodbye: S,
@@ -512,6 +520,8 @@ pub struct Flow {
     pub slots: BTreeMap<String, SlotDef>,
     pub intents: Vec<IntentDef>,
     pub matcher: IntentMatcher,
+    /// `[flow] language`: the binary picks the recogniser and voice for it.
+    pub language: Language,
     index: HashMap<String, NodeId>,
 }
 
@@ -744,13 +754,14 @@ impl Flow {
         let mut intents = Vec::new();
         let mut matcher_input = Vec::new();
         let mut seen_examples: HashMap<String, String> = HashMap::new();
-        for (gname, gex) in GLOBAL_INTENTS {
+        let language = raw.flow.language;
+        for (gname, gex) in language.global_intents() {
             let mut ex: Vec<String> = gex.iter().map(|s| s.to_string()).collect();
             if let Some(extra) = raw.intents.get(*gname) {
                 ex.extend(extra.get_ref().examples.iter().map(|e| e.get_ref().clone()));
             }
             for e in &ex {
-                seen_examples.insert(crate::normalize::for_matching(e), gname.to_string());
+                seen_examples.insert(language.for_matching(e), gname.to_string());
             }
             matcher_input.push((gname.to_string(), ex, Vec::new()));
             intents.push(IntentDef {
@@ -782,7 +793,7 @@ impl Flow {
                 c.at(it.span(), format!("intent `{name}`: no examples"));
             }
             for e in &r.examples {
-                let norm = crate::normalize::for_matching(e.get_ref());
+                let norm = language.for_matching(e.get_ref());
                 if let Some(other) = seen_examples.get(&norm)
                     && other != name
                 {
@@ -1078,7 +1089,7 @@ impl Flow {
             if let NodeKind::Menu { intents: list, .. } = &node.kind
                 && node.hints.is_empty()
             {
-                node.hints = menu_hints(list, &matcher_input);
+                node.hints = menu_hints(list, &matcher_input, language.messages().agent_hint);
             }
         }
 
@@ -1149,9 +1160,18 @@ impl Flow {
             nodes,
             slots,
             intents,
-            matcher: IntentMatcher::new(&matcher_input),
+            matcher: IntentMatcher::for_language(language, &matcher_input),
+            language,
             index: c.index,
         })
+    }
+
+    /// The embedded Mandarin demo flow (`fixtures/flows/parcel-zh.toml`).
+    pub fn demo_zh() -> Flow {
+        match Flow::from_toml(DEMO_FLOW_ZH, "fixtures/flows/parcel-zh.toml") {
+            Ok(f) => f,
+            Err(e) => panic!("embedded Mandarin demo flow is invalid:\n{e}"),
+        }
     }
 
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
@@ -1193,9 +1213,10 @@ impl Flow {
         for i in &self.intents {
             add(&i.clarify);
         }
-        add(MSG_CLARIFY_NO);
-        add(MSG_CLARIFY_NO_BACK);
-        add(MSG_NOT_AVAILABLE);
+        let m = self.language.messages();
+        add(m.clarify_no);
+        add(m.clarify_no_back);
+        add(m.not_available);
         set.into_iter().collect()
     }
 }

@@ -241,9 +241,31 @@ pub struct IntentMatcher {
     default_idf: f32,
     /// Every (stemmed) word of every example and single-word keyword.
     vocab: HashSet<String>,
+    /// Mandarin flows: matched on pinyin instead (`rank` delegates).
+    pinyin: Option<crate::zh::PinyinMatcher>,
 }
 
 impl IntentMatcher {
+    /// The matcher for a flow in `language`: words for English, toneless pinyin for Mandarin.
+    pub fn for_language(
+        language: crate::Language,
+        intents: &[(String, Vec<String>, Vec<String>)],
+    ) -> IntentMatcher {
+        match language {
+            crate::Language::En => IntentMatcher::new(intents),
+            crate::Language::Zh => {
+                let names: Vec<(String, Vec<String>, Vec<String>)> = intents
+                    .iter()
+                    .map(|(n, _, _)| (n.clone(), Vec::new(), Vec::new()))
+                    .collect();
+                IntentMatcher {
+                    pinyin: Some(crate::zh::PinyinMatcher::new(intents)),
+                    ..IntentMatcher::new(&names)
+                }
+            }
+        }
+    }
+
     /// `intents`: (name, examples, keywords).
     pub fn new(intents: &[(String, Vec<String>, Vec<String>)]) -> IntentMatcher {
         let entries: Vec<Entry> = intents
@@ -290,6 +312,7 @@ impl IntentMatcher {
             idf,
             default_idf,
             vocab,
+            pinyin: None,
         }
     }
 
@@ -379,6 +402,9 @@ impl IntentMatcher {
 
     /// All intents in `allowed` (or all), best first.
     pub fn rank(&self, text: &str, allowed: Option<&[String]>) -> Vec<IntentScore> {
+        if let Some(p) = &self.pinyin {
+            return p.rank(text, allowed);
+        }
         let phrase = for_matching(text);
         let utt = content_tokens(text);
         let joined: Vec<String> = utt.windows(2).map(|w| w.concat()).collect();

@@ -8,9 +8,11 @@ pub mod engine;
 pub mod flow;
 pub mod integrations;
 pub mod intent;
+mod language;
 pub mod normalize;
 pub mod sentiment;
 pub mod slots;
+mod zh;
 
 pub use engine::{
     Action, CallSummary, Dialog, Event, Expect, Expectation, HandoffContext, IntentHit,
@@ -18,6 +20,7 @@ pub use engine::{
 };
 pub use flow::{Flow, FlowError, Outcome};
 pub use integrations::{Backend, SqliteBackend, WebhookBackend};
+pub use language::{Language, Messages};
 pub use slots::Date;
 
 use serde::{Deserialize, Serialize};

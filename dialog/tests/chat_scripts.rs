@@ -85,17 +85,16 @@ fn run_script(path: &std::path::Path, flow: &Arc<Flow>) -> Result<usize, String>
     Ok(checks)
 }
 
-#[test]
-fn scripted_conversations() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/chat");
-    let flow = Arc::new(Flow::demo());
+/// Every `*.chat` script in `dir` against `flow`; at least `min` of them.
+fn run_dir(dir: &str, flow: Flow, min: usize) {
+    let flow = Arc::new(flow);
     let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .expect("fixtures/chat")
+        .expect("chat script dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "chat"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 15, "only {} scripts", paths.len());
+    assert!(paths.len() >= min, "only {} scripts", paths.len());
     let mut failures = Vec::new();
     for p in &paths {
         match run_script(p, &flow) {
@@ -109,5 +108,24 @@ fn scripted_conversations() {
         failures.len(),
         paths.len(),
         failures.join("\n\n")
+    );
+}
+
+#[test]
+fn scripted_conversations() {
+    run_dir(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/chat"),
+        Flow::demo(),
+        15,
+    );
+}
+
+/// The Mandarin scripts (fixtures/chat/zh/) against the Mandarin demo flow.
+#[test]
+fn scripted_conversations_zh() {
+    run_dir(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/chat/zh"),
+        Flow::demo_zh(),
+        22,
     );
 }
