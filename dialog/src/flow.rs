@@ -17,8 +17,10 @@ pub const DEMO_FLOW: &str = include_str!("../../fixtures/flows/parcel.toml");
 
 /// Flows embedded in the binary, by the name `builtin:NAME` gives: (name, source, the
 /// file it was embedded from, for error positions).
-pub const BUILTIN_FLOWS: &[(&str, &str, &str)] =
-    &[("parcel", DEMO_FLOW, "fixtures/flows/parcel.toml")];
+pub const BUILTIN_FLOWS: &[(&str, &str, &str)] = &[
+    ("parcel", DEMO_FLOW, "fixtures/flows/parcel.toml"),
+    ("parcel-zh", DEMO_FLOW_ZH, "fixtures/flows/parcel-zh.toml"),
+];
 
 /// Global commands, available in every state. Flows may add examples under
 /// `[intents.<name>]` (without `goto`).

@@ -130,7 +130,12 @@ impl Default for DialogConfig {
             webhook_url: String::new(),
             webhook_timeout_ms: 2000,
             webhook_retries: 1,
-            routes: Vec::new(),
+            // The embedded default answers both demo hotlines: calls to `kuaidi` (快递)
+            // in Mandarin, every other user part in English.
+            routes: vec![Route {
+                user: "kuaidi".into(),
+                flow: "builtin:parcel-zh".into(),
+            }],
         }
     }
 }
