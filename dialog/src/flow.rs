@@ -548,6 +548,58 @@ struct Compiler<'a> {
     index: HashMap<String, NodeId>,
 }
 
+/// (name, examples, keywords) of one intent, for the matcher.
+type MatcherInput = (String, Vec<String>, Vec<String>);
+
+/// The flow's entry points named in `[flow]`.
+struct EntryPoints {
+    start: NodeId,
+    agent: NodeId,
+    goodbye: NodeId,
+    main_menu: NodeId,
+    transfer_failed: Option<NodeId>,
+}
+
+/// The names a node may refer to: slots (declared, set by `set` nodes, or `<result>.*`
+/// of a lookup) and intents.
+struct Names<'a> {
+    slots: &'a BTreeMap<String, SlotDef>,
+    result_prefixes: BTreeSet<String>,
+    set_slots: BTreeSet<String>,
+    intents: &'a [IntentDef],
+}
+
+impl<'a> Names<'a> {
+    fn new(raw: &RawFlow, slots: &'a BTreeMap<String, SlotDef>, intents: &'a [IntentDef]) -> Self {
+        Self {
+            slots,
+            result_prefixes: raw
+                .nodes
+                .values()
+                .filter_map(|n| n.get_ref().result.clone())
+                .collect(),
+            set_slots: raw
+                .nodes
+                .values()
+                .flat_map(|n| n.get_ref().set.keys().cloned())
+                .collect(),
+            intents,
+        }
+    }
+
+    fn slot_known(&self, name: &str) -> bool {
+        self.slots.contains_key(name)
+            || name
+                .split_once('.')
+                .is_some_and(|(p, _)| self.result_prefixes.contains(p))
+            || self.set_slots.contains(name)
+    }
+
+    fn intent_known(&self, name: &str) -> bool {
+        self.intents.iter().any(|i| i.name == name)
+    }
+}
+
 impl Compiler<'_> {
     fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
         let (line, col) = line_col(self.src, span.start);
@@ -556,6 +608,457 @@ impl Compiler<'_> {
             col,
             message: message.into(),
         });
+    }
+
+    /// `[slots.*]`: each slot's kind and hints.
+    fn slots(&mut self, raw: &RawFlow) -> BTreeMap<String, SlotDef> {
+        let mut slots = BTreeMap::new();
+        for (name, s) in &raw.slots {
+            let r = s.get_ref();
+            let kind = match r.kind.get_ref().as_str() {
+                "yes_no" => SlotKind::YesNo,
+                "digits" => {
+                    let min = r.min_len.unwrap_or(1);
+                    let max = r.max_len.unwrap_or(min.max(32));
+                    if min == 0 || min > max {
+                        self.at(
+                            s.span(),
+                            format!("slot `{name}`: need 1 <= min_len <= max_len"),
+                        );
+                    }
+                    SlotKind::Digits { min, max }
+                }
+                "date" => SlotKind::Date {
+                    future_only: r.future_only,
+                },
+                "time" => SlotKind::Time,
+                "amount" => SlotKind::Amount,
+                "choice" => {
+                    if r.options.is_empty() {
+                        self.at(s.span(), format!("slot `{name}`: choice needs `options`"));
+                    }
+                    SlotKind::Choice(r.options.clone().into_iter().collect())
+                }
+                "text" => SlotKind::FreeText,
+                other => {
+                    self.at(
+                        r.kind.span(),
+                        format!(
+                            "slot `{name}`: unknown kind `{other}` (yes_no, digits, date, time, amount, choice, text)"
+                        ),
+                    );
+                    SlotKind::FreeText
+                }
+            };
+            slots.insert(
+                name.clone(),
+                SlotDef {
+                    kind,
+                    hints: r.hints.clone(),
+                },
+            );
+        }
+        slots
+    }
+
+    /// The language's global commands, then `[intents.*]`: definitions, and the
+    /// matcher's input (name, examples, keywords).
+    fn intents(
+        &mut self,
+        raw: &RawFlow,
+        slots: &BTreeMap<String, SlotDef>,
+        language: Language,
+    ) -> (Vec<IntentDef>, Vec<MatcherInput>) {
+        let mut intents = Vec::new();
+        let mut matcher_input = Vec::new();
+        let mut seen_examples: HashMap<String, String> = HashMap::new();
+        for (gname, gex) in language.global_intents() {
+            let mut ex: Vec<String> = gex.iter().map(|s| s.to_string()).collect();
+            if let Some(extra) = raw.intents.get(*gname) {
+                ex.extend(extra.get_ref().examples.iter().map(|e| e.get_ref().clone()));
+            }
+            for e in &ex {
+                seen_examples.insert(language.for_matching(e), gname.to_string());
+            }
+            matcher_input.push((gname.to_string(), ex, Vec::new()));
+            intents.push(IntentDef {
+                name: gname.to_string(),
+                goto: None,
+                clarify: String::new(),
+                fills: Vec::new(),
+            });
+        }
+        for (name, it) in &raw.intents {
+            let r = it.get_ref();
+            if is_global(name) {
+                if r.goto.is_some() {
+                    self.at(
+                        it.span(),
+                        format!("intent `{name}` is a global command: no `goto`"),
+                    );
+                }
+                continue;
+            }
+            let goto = match &r.goto {
+                Some(g) => Some(self.node_ref(g, &format!("intent `{name}`"))),
+                None => {
+                    self.at(it.span(), format!("intent `{name}`: missing `goto`"));
+                    None
+                }
+            };
+            if r.examples.is_empty() {
+                self.at(it.span(), format!("intent `{name}`: no examples"));
+            }
+            for e in &r.examples {
+                let norm = language.for_matching(e.get_ref());
+                if let Some(other) = seen_examples.get(&norm)
+                    && other != name
+                {
+                    self.at(
+                        e.span(),
+                        format!(
+                            "example \"{}\" is in both `{other}` and `{name}`",
+                            e.get_ref()
+                        ),
+                    );
+                }
+                seen_examples.insert(norm, name.clone());
+            }
+            for f in &r.fills {
+                if !slots.contains_key(f.get_ref()) {
+                    self.at(f.span(), format!("undefined slot `{}`", f.get_ref()));
+                }
+            }
+            let human = name.replace('_', " ");
+            intents.push(IntentDef {
+                name: name.clone(),
+                goto,
+                clarify: r
+                    .clarify
+                    .clone()
+                    .unwrap_or_else(|| format!("Do you want to {human}?")),
+                fills: r.fills.iter().map(|f| f.get_ref().clone()).collect(),
+            });
+            matcher_input.push((
+                name.clone(),
+                r.examples.iter().map(|e| e.get_ref().clone()).collect(),
+                r.keywords.clone(),
+            ));
+        }
+        (intents, matcher_input)
+    }
+
+    /// `[nodes.*]`: each node, and the nodes it can go to (for the reachability check).
+    fn nodes(&mut self, raw: &RawFlow, names: &Names<'_>) -> (Vec<Node>, Vec<Vec<NodeId>>) {
+        let mut nodes = Vec::new();
+        let mut edges: Vec<Vec<NodeId>> = Vec::new();
+        for (name, n) in &raw.nodes {
+            let r = n.get_ref();
+            let span = n.span();
+            let mut out_edges = Vec::new();
+            let check_template = |c: &mut Compiler<'_>, text: &Option<String>| {
+                if let Some(t) = text {
+                    for (p, _) in placeholders(t) {
+                        if !names.slot_known(&p) {
+                            c.at(
+                                span.clone(),
+                                format!("node `{name}`: undefined slot `{p}` in prompt"),
+                            );
+                        }
+                    }
+                }
+            };
+            check_template(self, &r.prompt);
+            for t in r.no_input.iter().chain(r.no_match.iter()) {
+                check_template(self, &Some(t.clone()));
+            }
+            let kind = match r.kind.get_ref().as_str() {
+                "say" => {
+                    let next = self.required(&r.next, span.clone(), name, "next");
+                    out_edges.push(next);
+                    if r.prompt.is_none() {
+                        self.at(span.clone(), format!("node `{name}`: say needs a `prompt`"));
+                    }
+                    NodeKind::Say { next }
+                }
+                "menu" => {
+                    let list: Vec<String> = match &r.intents {
+                        Some(l) => {
+                            for i in l {
+                                if !names.intent_known(i.get_ref()) {
+                                    self.at(i.span(), format!("unknown intent `{}`", i.get_ref()));
+                                }
+                            }
+                            l.iter().map(|i| i.get_ref().clone()).collect()
+                        }
+                        None => names
+                            .intents
+                            .iter()
+                            .filter(|i| !is_global(&i.name))
+                            .map(|i| i.name.clone())
+                            .collect(),
+                    };
+                    for i in &list {
+                        if let Some(g) = names
+                            .intents
+                            .iter()
+                            .find(|d| d.name == *i)
+                            .and_then(|d| d.goto)
+                        {
+                            out_edges.push(g);
+                        }
+                    }
+                    let mut dtmf = Vec::new();
+                    for (k, v) in &r.dtmf {
+                        let key = k
+                            .chars()
+                            .next()
+                            .filter(|ch| k.len() == 1 && "0123456789*#".contains(*ch));
+                        match key {
+                            Some(ch) => dtmf.push((ch, v.get_ref().clone())),
+                            None => {
+                                self.at(v.span(), format!("dtmf key `{k}` is not one of 0-9 * #"))
+                            }
+                        }
+                        if !names.intent_known(v.get_ref()) {
+                            self.at(v.span(), format!("unknown intent `{}`", v.get_ref()));
+                        }
+                    }
+                    let yes = r.yes.as_ref().map(|s| self.node_ref(s, "yes"));
+                    let no = r.no.as_ref().map(|s| self.node_ref(s, "no"));
+                    out_edges.extend(yes);
+                    out_edges.extend(no);
+                    NodeKind::Menu {
+                        intents: list,
+                        dtmf,
+                        yes,
+                        no,
+                    }
+                }
+                "ask" => {
+                    let slot = match &r.slot {
+                        Some(s) => {
+                            if !names.slots.contains_key(s.get_ref()) {
+                                self.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
+                            }
+                            s.get_ref().clone()
+                        }
+                        None => {
+                            self.at(span.clone(), format!("node `{name}`: ask needs a `slot`"));
+                            String::new()
+                        }
+                    };
+                    let next = self.required(&r.next, span.clone(), name, "next");
+                    out_edges.push(next);
+                    NodeKind::Ask { slot, next }
+                }
+                "confirm" => {
+                    for s in r.slots.iter().chain(r.no_clear.iter().flatten()) {
+                        if !names.slots.contains_key(s.get_ref()) {
+                            self.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
+                        }
+                    }
+                    let yes = self.required(&r.yes, span.clone(), name, "yes");
+                    let no = self.required(&r.no, span.clone(), name, "no");
+                    out_edges.extend([yes, no]);
+                    let list: Vec<String> = r.slots.iter().map(|s| s.get_ref().clone()).collect();
+                    NodeKind::Confirm {
+                        no_clear: r.no_clear.as_ref().map_or_else(
+                            || list.clone(),
+                            |l| l.iter().map(|s| s.get_ref().clone()).collect(),
+                        ),
+                        slots: list,
+                        yes,
+                        no,
+                    }
+                }
+                "lookup" => {
+                    let next = self.required(&r.next, span.clone(), name, "next");
+                    let on_error = match &r.on_error {
+                        Some(s) => self.node_ref(s, "on_error"),
+                        None => self
+                            .index
+                            .get(raw.flow.agent.get_ref())
+                            .copied()
+                            .unwrap_or(0),
+                    };
+                    out_edges.extend([next, on_error]);
+                    for v in r.params.values() {
+                        for (p, _) in placeholders(v.get_ref()) {
+                            if !names.slot_known(&p) {
+                                self.at(v.span(), format!("undefined slot `{p}`"));
+                            }
+                        }
+                    }
+                    if r.integration.is_none() {
+                        self.at(
+                            span.clone(),
+                            format!("node `{name}`: lookup needs `integration`"),
+                        );
+                    }
+                    NodeKind::Lookup {
+                        integration: r.integration.clone().unwrap_or_default(),
+                        params: r
+                            .params
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                            .collect(),
+                        result: r.result.clone().unwrap_or_else(|| "result".into()),
+                        next,
+                        on_error,
+                        fallback: r.fallback.clone().unwrap_or_else(|| {
+                            "Sorry, I can't look that up right now.".to_string()
+                        }),
+                    }
+                }
+                "transfer" => NodeKind::Transfer {
+                    target: r.target.clone().unwrap_or_else(|| {
+                        self.at(
+                            span.clone(),
+                            format!("node `{name}`: transfer needs `target`"),
+                        );
+                        String::new()
+                    }),
+                    reason: r.reason.clone().unwrap_or_else(|| "transfer".into()),
+                },
+                "hangup" => {
+                    let outcome = match &r.outcome {
+                        Some(o) => Outcome::parse(o.get_ref()).unwrap_or_else(|| {
+                            self.at(o.span(), format!("unknown outcome `{}` (contained, transferred, abandoned, failed)", o.get_ref()));
+                            Outcome::Contained
+                        }),
+                        None => Outcome::Contained,
+                    };
+                    NodeKind::Hangup { outcome }
+                }
+                "set" => {
+                    let next = self.required(&r.next, span.clone(), name, "next");
+                    out_edges.push(next);
+                    NodeKind::Set {
+                        values: r
+                            .set
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                            .collect(),
+                        next,
+                    }
+                }
+                "branch" => {
+                    let mut cases = Vec::new();
+                    for case in &r.cases {
+                        let target = self.node_ref(&case.goto, "goto");
+                        out_edges.push(target);
+                        match Condition::parse(case.cond.get_ref()) {
+                            Some(cond) => {
+                                if !names.slot_known(cond.slot()) {
+                                    self.at(case.cond.span(), format!("undefined slot `{}`", cond.slot()));
+                                }
+                                cases.push((cond, target));
+                            }
+                            None => self.at(case.cond.span(), format!("bad condition `{}` (name, !name, name == value, name != value)", case.cond.get_ref())),
+                        }
+                    }
+                    let default = self.required(&r.default, span.clone(), name, "default");
+                    out_edges.push(default);
+                    NodeKind::Branch { cases, default }
+                }
+                other => {
+                    self.at(
+                        r.kind.span(),
+                        format!("node `{name}`: unknown type `{other}` (say, menu, ask, confirm, lookup, transfer, hangup, set, branch)"),
+                    );
+                    NodeKind::Hangup {
+                        outcome: Outcome::Failed,
+                    }
+                }
+            };
+            let listens = matches!(
+                kind,
+                NodeKind::Menu { .. } | NodeKind::Ask { .. } | NodeKind::Confirm { .. }
+            );
+            if listens {
+                if r.prompt.is_none() {
+                    self.at(span.clone(), format!("node `{name}`: needs a `prompt`"));
+                }
+                if r.no_input.is_empty() && raw.flow.default_no_input.is_empty() {
+                    self.at(
+                        span.clone(),
+                        format!(
+                            "node `{name}`: ask without no-input handling (`no_input` prompts)"
+                        ),
+                    );
+                }
+            }
+            let on_fail = r.on_fail.as_ref().map(|s| self.node_ref(s, "on_fail"));
+            out_edges.extend(on_fail);
+            for s in &r.clear {
+                if !names.slot_known(s.get_ref()) {
+                    self.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
+                }
+            }
+            edges.push(out_edges);
+            nodes.push(Node {
+                name: name.clone(),
+                kind,
+                prompt: r.prompt.clone(),
+                barge_in: r.barge_in.unwrap_or(true),
+                no_input: r.no_input.clone(),
+                no_match: r.no_match.clone(),
+                max_tries: r.max_tries.unwrap_or(raw.flow.max_no_match),
+                on_fail,
+                clear: r.clear.iter().map(|s| s.get_ref().clone()).collect(),
+                completes: r.completes,
+                hints: r.hints.clone(),
+            });
+        }
+
+        (nodes, edges)
+    }
+
+    /// `[flow]`'s node references; `agent` must be a transfer node.
+    fn entry_points(&mut self, h: &RawHeader, nodes: &[Node]) -> EntryPoints {
+        let start = self.node_ref(&h.start, "start");
+        let agent = self.node_ref(&h.agent, "agent");
+        let goodbye = self.node_ref(&h.goodbye, "goodbye");
+        let main_menu = h
+            .main_menu
+            .as_ref()
+            .map_or(start, |s| self.node_ref(s, "main_menu"));
+        let transfer_failed = h
+            .transfer_failed
+            .as_ref()
+            .map(|s| self.node_ref(s, "transfer_failed"));
+        if let Some(n) = nodes.get(agent)
+            && !matches!(n.kind, NodeKind::Transfer { .. })
+        {
+            self.at(h.agent.span(), "`agent` must name a transfer node");
+        }
+
+        EntryPoints {
+            start,
+            agent,
+            goodbye,
+            main_menu,
+            transfer_failed,
+        }
+    }
+
+    /// Every node is reachable from the start or a global entry point.
+    fn check_reachable(&mut self, raw: &RawFlow, edges: &[Vec<NodeId>], e: &EntryPoints) {
+        let mut seen = vec![false; edges.len()];
+        let mut stack = vec![e.start, e.agent, e.goodbye, e.main_menu];
+        stack.extend(e.transfer_failed);
+        while let Some(n) = stack.pop() {
+            if n < seen.len() && !seen[n] {
+                seen[n] = true;
+                stack.extend(edges[n].iter().copied());
+            }
+        }
+        for (i, (name, n)) in raw.nodes.iter().enumerate() {
+            if !seen[i] {
+                self.at(n.span(), format!("node `{name}` is unreachable"));
+            }
+        }
     }
 
     fn node_ref(&mut self, s: &S, what: &str) -> NodeId {
@@ -613,7 +1116,6 @@ impl Flow {
         }
     }
 
-    /// Read and compile a flow file.
     /// An embedded flow by name (see [`BUILTIN_FLOWS`]).
     pub fn builtin(name: &str) -> Result<Flow, FlowError> {
         match BUILTIN_FLOWS.iter().find(|(n, ..)| *n == name) {
@@ -644,6 +1146,7 @@ impl Flow {
         }
     }
 
+    /// Read and compile a flow file.
     pub fn load(path: &std::path::Path) -> Result<Flow, FlowError> {
         let name = path.display().to_string();
         let src = std::fs::read_to_string(path).map_err(|e| FlowError {
@@ -685,405 +1188,11 @@ impl Flow {
                 .collect(),
         };
 
-        // Slots.
-        let mut slots = BTreeMap::new();
-        for (name, s) in &raw.slots {
-            let r = s.get_ref();
-            let kind = match r.kind.get_ref().as_str() {
-                "yes_no" => SlotKind::YesNo,
-                "digits" => {
-                    let min = r.min_len.unwrap_or(1);
-                    let max = r.max_len.unwrap_or(min.max(32));
-                    if min == 0 || min > max {
-                        c.at(
-                            s.span(),
-                            format!("slot `{name}`: need 1 <= min_len <= max_len"),
-                        );
-                    }
-                    SlotKind::Digits { min, max }
-                }
-                "date" => SlotKind::Date {
-                    future_only: r.future_only,
-                },
-                "time" => SlotKind::Time,
-                "amount" => SlotKind::Amount,
-                "choice" => {
-                    if r.options.is_empty() {
-                        c.at(s.span(), format!("slot `{name}`: choice needs `options`"));
-                    }
-                    SlotKind::Choice(r.options.clone().into_iter().collect())
-                }
-                "text" => SlotKind::FreeText,
-                other => {
-                    c.at(
-                        r.kind.span(),
-                        format!(
-                            "slot `{name}`: unknown kind `{other}` (yes_no, digits, date, time, amount, choice, text)"
-                        ),
-                    );
-                    SlotKind::FreeText
-                }
-            };
-            slots.insert(
-                name.clone(),
-                SlotDef {
-                    kind,
-                    hints: r.hints.clone(),
-                },
-            );
-        }
-        // Lookup results define `<result>.*` slots.
-        let result_prefixes: BTreeSet<String> = raw
-            .nodes
-            .values()
-            .filter_map(|n| n.get_ref().result.clone())
-            .collect();
-        let slot_known = |name: &str, extra: &BTreeSet<String>| {
-            slots.contains_key(name)
-                || name
-                    .split_once('.')
-                    .is_some_and(|(p, _)| result_prefixes.contains(p))
-                || extra.contains(name)
-        };
-        // Slots set by `set` nodes count as defined.
-        let set_slots: BTreeSet<String> = raw
-            .nodes
-            .values()
-            .flat_map(|n| n.get_ref().set.keys().cloned())
-            .collect();
-
-        // Intents.
-        let mut intents = Vec::new();
-        let mut matcher_input = Vec::new();
-        let mut seen_examples: HashMap<String, String> = HashMap::new();
         let language = raw.flow.language;
-        for (gname, gex) in language.global_intents() {
-            let mut ex: Vec<String> = gex.iter().map(|s| s.to_string()).collect();
-            if let Some(extra) = raw.intents.get(*gname) {
-                ex.extend(extra.get_ref().examples.iter().map(|e| e.get_ref().clone()));
-            }
-            for e in &ex {
-                seen_examples.insert(language.for_matching(e), gname.to_string());
-            }
-            matcher_input.push((gname.to_string(), ex, Vec::new()));
-            intents.push(IntentDef {
-                name: gname.to_string(),
-                goto: None,
-                clarify: String::new(),
-                fills: Vec::new(),
-            });
-        }
-        for (name, it) in &raw.intents {
-            let r = it.get_ref();
-            if is_global(name) {
-                if r.goto.is_some() {
-                    c.at(
-                        it.span(),
-                        format!("intent `{name}` is a global command: no `goto`"),
-                    );
-                }
-                continue;
-            }
-            let goto = match &r.goto {
-                Some(g) => Some(c.node_ref(g, &format!("intent `{name}`"))),
-                None => {
-                    c.at(it.span(), format!("intent `{name}`: missing `goto`"));
-                    None
-                }
-            };
-            if r.examples.is_empty() {
-                c.at(it.span(), format!("intent `{name}`: no examples"));
-            }
-            for e in &r.examples {
-                let norm = language.for_matching(e.get_ref());
-                if let Some(other) = seen_examples.get(&norm)
-                    && other != name
-                {
-                    c.at(
-                        e.span(),
-                        format!(
-                            "example \"{}\" is in both `{other}` and `{name}`",
-                            e.get_ref()
-                        ),
-                    );
-                }
-                seen_examples.insert(norm, name.clone());
-            }
-            for f in &r.fills {
-                if !slots.contains_key(f.get_ref()) {
-                    c.at(f.span(), format!("undefined slot `{}`", f.get_ref()));
-                }
-            }
-            let human = name.replace('_', " ");
-            intents.push(IntentDef {
-                name: name.clone(),
-                goto,
-                clarify: r
-                    .clarify
-                    .clone()
-                    .unwrap_or_else(|| format!("Do you want to {human}?")),
-                fills: r.fills.iter().map(|f| f.get_ref().clone()).collect(),
-            });
-            matcher_input.push((
-                name.clone(),
-                r.examples.iter().map(|e| e.get_ref().clone()).collect(),
-                r.keywords.clone(),
-            ));
-        }
-        let intent_known = |n: &str| intents.iter().any(|i| i.name == n);
-
-        // Nodes.
-        let mut nodes = Vec::new();
-        let mut edges: Vec<Vec<NodeId>> = Vec::new();
-        for (name, n) in &raw.nodes {
-            let r = n.get_ref();
-            let span = n.span();
-            let mut out_edges = Vec::new();
-            let check_template = |c: &mut Compiler, text: &Option<String>| {
-                if let Some(t) = text {
-                    for (p, _) in placeholders(t) {
-                        if !slot_known(&p, &set_slots) {
-                            c.at(
-                                span.clone(),
-                                format!("node `{name}`: undefined slot `{p}` in prompt"),
-                            );
-                        }
-                    }
-                }
-            };
-            check_template(&mut c, &r.prompt);
-            for t in r.no_input.iter().chain(r.no_match.iter()) {
-                check_template(&mut c, &Some(t.clone()));
-            }
-            let kind = match r.kind.get_ref().as_str() {
-                "say" => {
-                    let next = c.required(&r.next, span.clone(), name, "next");
-                    out_edges.push(next);
-                    if r.prompt.is_none() {
-                        c.at(span.clone(), format!("node `{name}`: say needs a `prompt`"));
-                    }
-                    NodeKind::Say { next }
-                }
-                "menu" => {
-                    let list: Vec<String> = match &r.intents {
-                        Some(l) => {
-                            for i in l {
-                                if !intent_known(i.get_ref()) {
-                                    c.at(i.span(), format!("unknown intent `{}`", i.get_ref()));
-                                }
-                            }
-                            l.iter().map(|i| i.get_ref().clone()).collect()
-                        }
-                        None => intents
-                            .iter()
-                            .filter(|i| !is_global(&i.name))
-                            .map(|i| i.name.clone())
-                            .collect(),
-                    };
-                    for i in &list {
-                        if let Some(g) = intents.iter().find(|d| d.name == *i).and_then(|d| d.goto)
-                        {
-                            out_edges.push(g);
-                        }
-                    }
-                    let mut dtmf = Vec::new();
-                    for (k, v) in &r.dtmf {
-                        let key = k
-                            .chars()
-                            .next()
-                            .filter(|ch| k.len() == 1 && "0123456789*#".contains(*ch));
-                        match key {
-                            Some(ch) => dtmf.push((ch, v.get_ref().clone())),
-                            None => c.at(v.span(), format!("dtmf key `{k}` is not one of 0-9 * #")),
-                        }
-                        if !intent_known(v.get_ref()) {
-                            c.at(v.span(), format!("unknown intent `{}`", v.get_ref()));
-                        }
-                    }
-                    let yes = r.yes.as_ref().map(|s| c.node_ref(s, "yes"));
-                    let no = r.no.as_ref().map(|s| c.node_ref(s, "no"));
-                    out_edges.extend(yes);
-                    out_edges.extend(no);
-                    NodeKind::Menu {
-                        intents: list,
-                        dtmf,
-                        yes,
-                        no,
-                    }
-                }
-                "ask" => {
-                    let slot = match &r.slot {
-                        Some(s) => {
-                            if !slots.contains_key(s.get_ref()) {
-                                c.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
-                            }
-                            s.get_ref().clone()
-                        }
-                        None => {
-                            c.at(span.clone(), format!("node `{name}`: ask needs a `slot`"));
-                            String::new()
-                        }
-                    };
-                    let next = c.required(&r.next, span.clone(), name, "next");
-                    out_edges.push(next);
-                    NodeKind::Ask { slot, next }
-                }
-                "confirm" => {
-                    for s in r.slots.iter().chain(r.no_clear.iter().flatten()) {
-                        if !slots.contains_key(s.get_ref()) {
-                            c.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
-                        }
-                    }
-                    let yes = c.required(&r.yes, span.clone(), name, "yes");
-                    let no = c.required(&r.no, span.clone(), name, "no");
-                    out_edges.extend([yes, no]);
-                    let list: Vec<String> = r.slots.iter().map(|s| s.get_ref().clone()).collect();
-                    NodeKind::Confirm {
-                        no_clear: r.no_clear.as_ref().map_or_else(
-                            || list.clone(),
-                            |l| l.iter().map(|s| s.get_ref().clone()).collect(),
-                        ),
-                        slots: list,
-                        yes,
-                        no,
-                    }
-                }
-                "lookup" => {
-                    let next = c.required(&r.next, span.clone(), name, "next");
-                    let on_error = match &r.on_error {
-                        Some(s) => c.node_ref(s, "on_error"),
-                        None => c.index.get(raw.flow.agent.get_ref()).copied().unwrap_or(0),
-                    };
-                    out_edges.extend([next, on_error]);
-                    for v in r.params.values() {
-                        for (p, _) in placeholders(v.get_ref()) {
-                            if !slot_known(&p, &set_slots) {
-                                c.at(v.span(), format!("undefined slot `{p}`"));
-                            }
-                        }
-                    }
-                    if r.integration.is_none() {
-                        c.at(
-                            span.clone(),
-                            format!("node `{name}`: lookup needs `integration`"),
-                        );
-                    }
-                    NodeKind::Lookup {
-                        integration: r.integration.clone().unwrap_or_default(),
-                        params: r
-                            .params
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-                            .collect(),
-                        result: r.result.clone().unwrap_or_else(|| "result".into()),
-                        next,
-                        on_error,
-                        fallback: r.fallback.clone().unwrap_or_else(|| {
-                            "Sorry, I can't look that up right now.".to_string()
-                        }),
-                    }
-                }
-                "transfer" => NodeKind::Transfer {
-                    target: r.target.clone().unwrap_or_else(|| {
-                        c.at(
-                            span.clone(),
-                            format!("node `{name}`: transfer needs `target`"),
-                        );
-                        String::new()
-                    }),
-                    reason: r.reason.clone().unwrap_or_else(|| "transfer".into()),
-                },
-                "hangup" => {
-                    let outcome = match &r.outcome {
-                        Some(o) => Outcome::parse(o.get_ref()).unwrap_or_else(|| {
-                            c.at(o.span(), format!("unknown outcome `{}` (contained, transferred, abandoned, failed)", o.get_ref()));
-                            Outcome::Contained
-                        }),
-                        None => Outcome::Contained,
-                    };
-                    NodeKind::Hangup { outcome }
-                }
-                "set" => {
-                    let next = c.required(&r.next, span.clone(), name, "next");
-                    out_edges.push(next);
-                    NodeKind::Set {
-                        values: r
-                            .set
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-                            .collect(),
-                        next,
-                    }
-                }
-                "branch" => {
-                    let mut cases = Vec::new();
-                    for case in &r.cases {
-                        let target = c.node_ref(&case.goto, "goto");
-                        out_edges.push(target);
-                        match Condition::parse(case.cond.get_ref()) {
-                            Some(cond) => {
-                                if !slot_known(cond.slot(), &set_slots) {
-                                    c.at(case.cond.span(), format!("undefined slot `{}`", cond.slot()));
-                                }
-                                cases.push((cond, target));
-                            }
-                            None => c.at(case.cond.span(), format!("bad condition `{}` (name, !name, name == value, name != value)", case.cond.get_ref())),
-                        }
-                    }
-                    let default = c.required(&r.default, span.clone(), name, "default");
-                    out_edges.push(default);
-                    NodeKind::Branch { cases, default }
-                }
-                other => {
-                    c.at(
-                        r.kind.span(),
-                        format!("node `{name}`: unknown type `{other}` (say, menu, ask, confirm, lookup, transfer, hangup, set, branch)"),
-                    );
-                    NodeKind::Hangup {
-                        outcome: Outcome::Failed,
-                    }
-                }
-            };
-            let listens = matches!(
-                kind,
-                NodeKind::Menu { .. } | NodeKind::Ask { .. } | NodeKind::Confirm { .. }
-            );
-            if listens {
-                if r.prompt.is_none() {
-                    c.at(span.clone(), format!("node `{name}`: needs a `prompt`"));
-                }
-                if r.no_input.is_empty() && raw.flow.default_no_input.is_empty() {
-                    c.at(
-                        span.clone(),
-                        format!(
-                            "node `{name}`: ask without no-input handling (`no_input` prompts)"
-                        ),
-                    );
-                }
-            }
-            let on_fail = r.on_fail.as_ref().map(|s| c.node_ref(s, "on_fail"));
-            out_edges.extend(on_fail);
-            for s in &r.clear {
-                if !slot_known(s.get_ref(), &set_slots) {
-                    c.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
-                }
-            }
-            edges.push(out_edges);
-            nodes.push(Node {
-                name: name.clone(),
-                kind,
-                prompt: r.prompt.clone(),
-                barge_in: r.barge_in.unwrap_or(true),
-                no_input: r.no_input.clone(),
-                no_match: r.no_match.clone(),
-                max_tries: r.max_tries.unwrap_or(raw.flow.max_no_match),
-                on_fail,
-                clear: r.clear.iter().map(|s| s.get_ref().clone()).collect(),
-                completes: r.completes,
-                hints: r.hints.clone(),
-            });
-        }
-
+        let slots = c.slots(&raw);
+        let (intents, matcher_input) = c.intents(&raw, &slots, language);
+        let names = Names::new(&raw, &slots, &intents);
+        let (mut nodes, edges) = c.nodes(&raw, &names);
         // ASR hints for menus without their own: the key words of what the caller may ask
         // for here ("track my parcel, reschedule my delivery, ..., agent"), which steer
         // Whisper towards the domain words it otherwise mishears ("parcel" -> "powerful").
@@ -1096,39 +1205,9 @@ impl Flow {
         }
 
         let h = &raw.flow;
-        let start = c.node_ref(&h.start, "start");
-        let agent = c.node_ref(&h.agent, "agent");
-        let goodbye = c.node_ref(&h.goodbye, "goodbye");
-        let main_menu = h
-            .main_menu
-            .as_ref()
-            .map_or(start, |s| c.node_ref(s, "main_menu"));
-        let transfer_failed = h
-            .transfer_failed
-            .as_ref()
-            .map(|s| c.node_ref(s, "transfer_failed"));
-        if let Some(n) = nodes.get(agent)
-            && !matches!(n.kind, NodeKind::Transfer { .. })
-        {
-            c.at(h.agent.span(), "`agent` must name a transfer node");
-        }
-
-        // Reachability from start and the global entry points.
+        let entry = c.entry_points(h, &nodes);
         if c.problems.is_empty() {
-            let mut seen = vec![false; nodes.len()];
-            let mut stack = vec![start, agent, goodbye, main_menu];
-            stack.extend(transfer_failed);
-            while let Some(n) = stack.pop() {
-                if n < seen.len() && !seen[n] {
-                    seen[n] = true;
-                    stack.extend(edges[n].iter().copied());
-                }
-            }
-            for (i, (name, n)) in raw.nodes.iter().enumerate() {
-                if !seen[i] {
-                    c.at(n.span(), format!("node `{name}` is unreachable"));
-                }
-            }
+            c.check_reachable(&raw, &edges, &entry);
         }
 
         if !c.problems.is_empty() {
@@ -1137,11 +1216,11 @@ impl Flow {
         }
         let d = Thresholds::default();
         let settings = Settings {
-            start,
-            agent,
-            goodbye,
-            main_menu,
-            transfer_failed,
+            start: entry.start,
+            agent: entry.agent,
+            goodbye: entry.goodbye,
+            main_menu: entry.main_menu,
+            transfer_failed: entry.transfer_failed,
             no_input_timeout_ms: h.no_input_timeout_ms,
             inter_digit_timeout_ms: h.inter_digit_timeout_ms,
             lookup_timeout_ms: h.lookup_timeout_ms,
