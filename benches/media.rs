@@ -6,11 +6,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ivr_media::rtp::{RtpHeader, RtpPacket};
 use ivr_media::{
     AudioPacket, Codec, InbandDtmfDetector, Inbound, JitterBuffer, Pacer, RtpSender, RtpSession,
     RtpSessionConfig, StreamResampler,
 };
+use ivr_media::{RtpHeader, RtpPacket};
 
 fn speechlike() -> Vec<i16> {
     (0..160)

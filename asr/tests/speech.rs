@@ -17,8 +17,8 @@ fn pcap_8k() -> Vec<i16> {
         Path::new(PCAP).is_file(),
         "{PCAP} missing: install sip-tester (make setup)"
     );
-    let streams = ivr_media::pcap::read_rtp_streams(Path::new(PCAP)).expect("read pcap");
-    let s = ivr_media::pcap::pick_stream(&streams, None).expect("an audio stream");
+    let streams = ivr_media::read_rtp_streams(Path::new(PCAP)).expect("read pcap");
+    let s = ivr_media::pick_stream(&streams, None).expect("an audio stream");
     s.decode()
 }
 

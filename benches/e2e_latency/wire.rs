@@ -63,7 +63,7 @@ pub fn header_value<'a>(msg: &'a str, names: &[&str]) -> Option<&'a str> {
 
 pub fn analyse_capture(pcap: &Path, sip_port: u16) -> Result<Vec<WireCall>> {
     let datagrams =
-        ivr_media::pcap::read_udp(pcap).map_err(|e| anyhow!("reading {}: {e}", pcap.display()))?;
+        ivr_media::read_udp(pcap).map_err(|e| anyhow!("reading {}: {e}", pcap.display()))?;
     // ivr's RTP port per call, from its 200 OK answers.
     let mut port_call: HashMap<u16, String> = HashMap::new();
     for d in datagrams.iter().filter(|d| d.src.port() == sip_port) {
@@ -88,7 +88,7 @@ pub fn analyse_capture(pcap: &Path, sip_port: u16) -> Result<Vec<WireCall>> {
     }
     let mut calls = Vec::new();
     for (port, call_id) in port_call {
-        let t = |d: &ivr_media::pcap::UdpDatagram| d.time.as_secs_f64() * 1000.0;
+        let t = |d: &ivr_media::UdpDatagram| d.time.as_secs_f64() * 1000.0;
         let inbound: Vec<(f64, bool)> = datagrams
             .iter()
             .filter(|d| d.dst.port() == port && d.src.port() != sip_port)

@@ -8,29 +8,37 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub mod dtmf;
-pub mod g711;
-pub mod inband;
-pub mod jitter;
-pub mod pacer;
-pub mod pcap;
-pub mod resample;
-pub mod rtcp;
-pub mod rtp;
-pub mod session;
-pub mod wav;
+mod dtmf;
+mod g711;
+mod inband;
+mod jitter;
+mod pacer;
+mod pcap;
+mod resample;
+mod rtcp;
+mod rtp;
+mod session;
+mod wav;
 
-pub use dtmf::DtmfDigit;
-pub use g711::Codec;
+pub use dtmf::{DtmfDigit, DtmfReceiver, TelephoneEvent, digit_to_event, event_to_digit};
+pub use g711::{Codec, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
 pub use inband::{InbandDtmfDetector, dtmf_tone};
 pub use jitter::{Frame, FrameKind, JitterBuffer, JitterStats};
 pub use pacer::{OutFrame, Pacer, PacerStats};
-pub use resample::StreamResampler;
+pub use pcap::{CapturedRtp, RtpStream, UdpDatagram, pick_stream, read_rtp_streams, read_udp};
+pub use resample::{StreamResampler, f32_to_i16, resample_all};
+pub use rtcp::{
+    REPORT_INTERVAL, ReportBlock, RtcpPacket, SenderInfo, ntp_from_unix,
+    parse_compound as parse_rtcp_compound, write_bye as write_rtcp_bye,
+};
+pub use rtp::{
+    RTP_HEADER_LEN, RtpHeader, RtpPacket, is_rtcp, is_stun, packet_from_parts, write_full,
+};
 pub use session::{
     AudioPacket, IgnoreReason, Inbound, RtpSender, RtpSession, RtpSessionConfig, RtpStats,
     random_u32,
 };
-pub use wav::{CallRecorder, WavAudio, read_wav};
+pub use wav::{CallRecorder, WavAudio, read_wav, read_wav_8k, write_wav_mono};
 
 /// Telephony sample rate.
 pub const SAMPLE_RATE: u32 = 8000;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ivr_media::pcap::{pick_stream, read_rtp_streams, read_udp};
 use ivr_media::{Codec, Inbound, RtpSession, RtpSessionConfig};
+use ivr_media::{pick_stream, read_rtp_streams, read_udp};
 
 const SIPP_DIR: &str = "/usr/share/sip-tester";
 
@@ -320,7 +320,7 @@ fn random_and_corrupted_inputs_never_panic() {
             jb.push(a, now);
         }
         let _ = jb.pop_frame(now);
-        let _ = ivr_media::rtcp::parse_compound(&d);
+        let _ = ivr_media::parse_rtcp_compound(&d);
     }
     let original = std::fs::read(sipp_pcap("g711a.pcap")).unwrap();
     let dir = tmpdir();

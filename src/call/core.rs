@@ -555,7 +555,7 @@ impl CallCore {
         // send, with loss and jitter of what we receive; the peer's reports give the RTT.
         if let Some(to) = self.rtp.remote().and_then(rtcp_address) {
             let wall = self.cfg.start_wallclock + now.saturating_duration_since(self.start);
-            let ntp = ivr_media::rtcp::ntp_from_unix(wall);
+            let ntp = ivr_media::ntp_from_unix(wall);
             if let Some(data) = self.rtp.poll_rtcp(now, ntp, "ivr") {
                 self.out.push_back(Output::TransmitRtcp { to, data });
             }

@@ -2,8 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use ivr_media::pcap::{pick_stream, read_rtp_streams};
-use ivr_media::wav::write_wav_mono;
+use ivr_media::write_wav_mono;
+use ivr_media::{pick_stream, read_rtp_streams};
 
 use crate::config::Config;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use ivr_media::Codec;
-use ivr_media::rtp::{RtpHeader, RtpPacket};
+use ivr_media::{RtpHeader, RtpPacket};
 
 /// Where the simulated caller's RTP comes from when the fixture doesn't say (WAV input).
 const WAV_CALLER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)), 40000);
@@ -104,7 +104,7 @@ fn read_left_channel(path: &Path) -> Result<Vec<i16>> {
     let all: Vec<i16> = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => reader
             .into_samples::<f32>()
-            .map(|s| s.map(ivr_media::resample::f32_to_i16))
+            .map(|s| s.map(ivr_media::f32_to_i16))
             .collect::<Result<_, _>>()
             .map_err(err)?,
         (hound::SampleFormat::Int, bits @ 8..=32) => {
@@ -164,7 +164,7 @@ fn wav_fixture(path: &Path) -> Result<CallerMedia> {
 }
 
 fn pcap_fixture(path: &Path, ssrc: Option<u32>) -> Result<CallerMedia> {
-    let streams = ivr_media::pcap::read_rtp_streams(path)?;
+    let streams = ivr_media::read_rtp_streams(path)?;
     // Audio streams, and keypad-only ones (telephone-events without G.711).
     let audio: Vec<_> = streams
         .iter()
@@ -198,7 +198,7 @@ fn pcap_fixture(path: &Path, ssrc: Option<u32>) -> Result<CallerMedia> {
         .map(|p| p.time)
         .unwrap_or(Duration::ZERO);
     let mut datagrams = Vec::new();
-    for d in ivr_media::pcap::read_udp(path)? {
+    for d in ivr_media::read_udp(path)? {
         if d.src != stream.src {
             continue;
         }
@@ -256,7 +256,7 @@ mod tests {
         let pcm: Vec<i16> = (0..16000)
             .map(|i| ((i as f32 * 0.05).sin() * 8000.0) as i16)
             .collect();
-        ivr_media::wav::write_wav_mono(&p, 16000, &pcm).unwrap();
+        ivr_media::write_wav_mono(&p, 16000, &pcm).unwrap();
         let m = load_fixture(&p, None).unwrap();
         assert_eq!(m.codec, Codec::Pcmu);
         assert_eq!(m.datagrams.len(), 50);

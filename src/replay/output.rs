@@ -38,7 +38,7 @@ pub(super) fn write_out(
     }
     rec.finish()?;
     record.audio_path = Some(audio_path.display().to_string());
-    ivr_media::wav::write_wav_mono(
+    ivr_media::write_wav_mono(
         &call_dir.join("bot.wav"),
         ivr_media::SAMPLE_RATE,
         &shell.bot_audio,

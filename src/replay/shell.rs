@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use ivr_dialog::engine::{LookupResult, TransferFailure, TransferResult};
 use ivr_dialog::integrations::{Backend, SqliteBackend};
 use ivr_media::Codec;
-use ivr_media::rtp::RtpPacket;
+use ivr_media::RtpPacket;
 
 use super::expect::TransferAnswer;
 use super::fixture::CallerMedia;
@@ -113,12 +113,10 @@ impl Shell<'_> {
                     );
                     if let Some(dir) = &self.opts.dump_utterances {
                         // What the recogniser got, to try it with `ivr transcribe`.
-                        let pcm: Vec<i16> = audio
-                            .iter()
-                            .map(|&x| ivr_media::resample::f32_to_i16(x))
-                            .collect();
+                        let pcm: Vec<i16> =
+                            audio.iter().map(|&x| ivr_media::f32_to_i16(x)).collect();
                         let path = dir.join(format!("utterance-{id}.wav"));
-                        if let Err(e) = ivr_media::wav::write_wav_mono(&path, 16000, &pcm) {
+                        if let Err(e) = ivr_media::write_wav_mono(&path, 16000, &pcm) {
                             tracing::warn!(error = %e, "cannot write the utterance");
                         }
                     }

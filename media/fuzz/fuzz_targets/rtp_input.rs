@@ -8,9 +8,9 @@ use ivr_media::{Codec, Inbound, JitterBuffer, RtpSession, RtpSessionConfig};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = ivr_media::rtp::RtpPacket::parse(data);
-    let _ = ivr_media::rtcp::parse_compound(data);
-    let _ = ivr_media::dtmf::TelephoneEvent::parse(data);
+    let _ = ivr_media::RtpPacket::parse(data);
+    let _ = ivr_media::parse_rtcp_compound(data);
+    let _ = ivr_media::TelephoneEvent::parse(data);
     let base = Instant::now();
     let from = "127.0.0.1:4000".parse().unwrap();
     let mut s = RtpSession::new(RtpSessionConfig {

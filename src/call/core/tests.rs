@@ -14,7 +14,7 @@ use ivr_dialog::engine::{LookupResult, TransferResult};
 use ivr_dialog::flow::Flow;
 use ivr_dialog::{Outcome, Speaker};
 use ivr_media::Codec;
-use ivr_media::rtp::{RtpHeader, RtpPacket};
+use ivr_media::{RtpHeader, RtpPacket};
 use serde_json::json;
 
 use super::{CallCore, CoreConfig, Heard, Output, RtpSeeds};
