@@ -12,7 +12,7 @@ fn benches(c: &mut Criterion) {
     let th = flow.settings.thresholds;
     c.bench_function("dialog/normalize", |b| {
         b.iter(|| {
-            ivr_dialog::normalize::for_matching(std::hint::black_box(
+            ivr_dialog::for_matching(std::hint::black_box(
                 "Uh, it's one two three, double five, oh seven and twenty-one!",
             ))
         })
@@ -27,9 +27,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     c.bench_function("dialog/flow_compile", |b| {
-        b.iter(|| {
-            Flow::from_toml(ivr_dialog::flow::DEMO_FLOW, "parcel.toml").map(|f| f.nodes.len())
-        })
+        b.iter(|| Flow::from_toml(ivr_dialog::DEMO_FLOW, "parcel.toml").map(|f| f.nodes.len()))
     });
     c.bench_function("dialog/turn_track_to_confirm", |b| {
         let t = Instant::now();

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// How a call ended: contained, transferred, abandoned or failed (the dialog's own type).
-pub use ivr_dialog::flow::Outcome;
+pub use ivr_dialog::Outcome;
 
 pub use crate::call::{TranscriptLine, TurnLatency};
 

@@ -3,24 +3,27 @@
 //! sentiment, and the business integrations (SQLite, webhook) the binary executes.
 //! Knows nothing of audio.
 
-pub mod chat;
-pub mod engine;
-pub mod flow;
-pub mod integrations;
-pub mod intent;
+mod chat;
+mod engine;
+mod flow;
+mod integrations;
+mod intent;
 mod language;
-pub mod normalize;
-pub mod sentiment;
-pub mod slots;
+mod normalize;
+mod sentiment;
+mod slots;
 mod zh;
 
+pub use chat::{ChatSession, ChatTurn};
 pub use engine::{
     Action, CallSummary, Dialog, Event, Expect, Expectation, HandoffContext, IntentHit,
     LookupResult, Said, Speaker, TransferFailure, TransferResult, Turn, TurnInput,
 };
-pub use flow::{Flow, FlowError, Outcome};
-pub use integrations::{Backend, SqliteBackend, WebhookBackend};
+pub use flow::{BUILTIN_FLOWS, DEMO_FLOW, DEMO_FLOW_ZH, Flow, FlowError, Outcome};
+pub use integrations::{Backend, DEMO_PARCELS, SqliteBackend, WebhookBackend};
+pub use intent::Decision;
 pub use language::{Language, Messages};
+pub use normalize::{digits_in, for_matching, word_errors};
 pub use slots::Date;
 
 use serde::{Deserialize, Serialize};

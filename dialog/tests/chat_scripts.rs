@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ivr_dialog::chat::{ChatSession, ChatTurn};
+use ivr_dialog::{ChatSession, ChatTurn};
 use ivr_dialog::{Date, Flow, SqliteBackend};
 
 fn check(file: &str, line_no: usize, turn: &ChatTurn, exp: &str) -> Result<(), String> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ivr_dialog::flow::DEMO_FLOW;
+use ivr_dialog::DEMO_FLOW;
 use ivr_dialog::{
     Action, Date, Dialog, Event, Expect, Flow, LookupResult, Outcome, TransferFailure,
     TransferResult,
@@ -484,12 +484,9 @@ fn asr_hints_fit_what_the_bot_listens_for() {
     assert_eq!(e, Expect::Digits { min: 8, max: 8 });
     assert_eq!(h, "Tracking number: 4 0 7 1 9 3 5 2.");
     // The example number is not one a caller is likely to say, nor a demo parcel.
-    assert_eq!(
-        ivr_dialog::normalize::digits_in(&h).as_deref(),
-        Some("40719352")
-    );
+    assert_eq!(ivr_dialog::digits_in(&h).as_deref(), Some("40719352"));
     assert!(
-        ivr_dialog::integrations::DEMO_PARCELS
+        ivr_dialog::DEMO_PARCELS
             .iter()
             .all(|(n, _, _)| *n != "40719352")
     );

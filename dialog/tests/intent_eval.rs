@@ -1,8 +1,8 @@
 //! The labelled paraphrase set (fixtures/intents/parcel.tsv) against the demo flow's matcher:
 //! top-1 accuracy must be >= 95 % (the same measure `ivr intent-eval` prints).
 
+use ivr_dialog::Decision;
 use ivr_dialog::Flow;
-use ivr_dialog::intent::Decision;
 
 #[test]
 fn demo_intents_accuracy_at_least_95_percent() {

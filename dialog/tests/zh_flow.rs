@@ -128,7 +128,7 @@ fn mandarin_anger_hands_off() {
 
 #[test]
 fn an_unknown_language_is_a_flow_error_with_its_position() {
-    let src = ivr_dialog::flow::DEMO_FLOW_ZH.replace("language = \"zh\"", "language = \"fr\"");
+    let src = ivr_dialog::DEMO_FLOW_ZH.replace("language = \"zh\"", "language = \"fr\"");
     let err = Flow::from_toml(&src, "x.toml").expect_err("fr is no language");
     let text = err.to_string();
     assert!(text.starts_with("x.toml:8:"), "{text}");
@@ -156,7 +156,7 @@ fn mandarin_date_question_hints_end_like_a_chinese_sentence() {
 
 #[test]
 fn a_bare_parcel_word_tracks_and_a_damaged_one_reports() {
-    use ivr_dialog::intent::Decision;
+    use ivr_dialog::Decision;
     let f = Flow::demo_zh();
     let th = f.settings.thresholds;
     for u in ["快递", "包裹", "我的快递呢", "我的快滴"] {

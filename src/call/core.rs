@@ -20,10 +20,8 @@ use ivr_asr::{
     AsrError, Expectation as EarExpectation, Speculation, SpeculativeOutcome, SpeechStream,
     StreamEvent, Utterance,
 };
-use ivr_dialog::engine::{
-    Action, Dialog, Event, Expect, HandoffContext, LookupResult, TransferResult,
-};
-use ivr_dialog::flow::Flow;
+use ivr_dialog::Flow;
+use ivr_dialog::{Action, Dialog, Event, Expect, HandoffContext, LookupResult, TransferResult};
 use ivr_media::{
     Codec, Frame, FrameKind, Inbound, JitterBuffer, Pacer, RtpSender, RtpSession, RtpSessionConfig,
     StreamResampler,
@@ -231,7 +229,7 @@ impl CallCore {
         cfg: CoreConfig,
         flow: Arc<Flow>,
         ears: SpeechStream,
-        today: ivr_dialog::slots::Date,
+        today: ivr_dialog::Date,
         now: Instant,
     ) -> anyhow::Result<Self> {
         let seeds = cfg.rtp_seeds;
@@ -762,7 +760,7 @@ impl CallCore {
                 .dialog
                 .summary()
                 .outcome
-                .unwrap_or(ivr_dialog::flow::Outcome::Contained);
+                .unwrap_or(ivr_dialog::Outcome::Contained);
             if self.speech.is_none() && self.says.is_empty() {
                 self.perform_now(Action::Hangup { outcome });
             } else {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
-use ivr_dialog::engine::{LookupResult, TransferFailure, TransferResult};
+use ivr_dialog::{LookupResult, TransferFailure, TransferResult};
 use ivr_sip::{
     ActiveCall, AnsweredCall, CallEvent, EndReason, IncomingCall, SipHeader, TransferOutcome,
 };
@@ -153,7 +153,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
         cfg,
         engines.flows.for_user(&to).clone(),
         ears,
-        ivr_dialog::slots::Date::today_utc(),
+        ivr_dialog::Date::today_utc(),
         now,
     )?;
 

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ivr_dialog::flow::Flow;
-use ivr_dialog::integrations::Backend;
+use ivr_dialog::Backend;
+use ivr_dialog::Flow;
 
 use crate::config::Config;
 use crate::records::RecordStore;

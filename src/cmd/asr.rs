@@ -230,13 +230,13 @@ fn eval(cfg: &Config, manifest: &Path, json: bool, phone_line: bool) -> Result<E
         let took = started.elapsed().as_secs_f64();
         decode_s += took;
         latencies.push(took * 1000.0);
-        let hyp_n = ivr_dialog::normalize::for_matching(&t.text);
-        let ref_n = ivr_dialog::normalize::for_matching(&item.reference);
+        let hyp_n = ivr_dialog::for_matching(&t.text);
+        let ref_n = ivr_dialog::for_matching(&item.reference);
         let (h, r): (Vec<&str>, Vec<&str>) = (
             hyp_n.split_whitespace().collect(),
             ref_n.split_whitespace().collect(),
         );
-        let e = ivr_dialog::normalize::word_errors(&r, &h);
+        let e = ivr_dialog::word_errors(&r, &h);
         errors += e;
         ref_words += r.len();
         if e > 0 {

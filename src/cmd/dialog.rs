@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use ivr_dialog::chat::ChatSession;
-use ivr_dialog::intent::Decision;
+use ivr_dialog::ChatSession;
+use ivr_dialog::Decision;
 use ivr_dialog::{Date, Flow, SqliteBackend};
 
 use crate::config::Config;
@@ -104,7 +104,7 @@ fn chat(
     let mut session = ChatSession::new(flow, today, backend);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let print = |out: &mut std::io::StdoutLock, t: &ivr_dialog::chat::ChatTurn| -> Result<()> {
+    let print = |out: &mut std::io::StdoutLock, t: &ivr_dialog::ChatTurn| -> Result<()> {
         if json {
             writeln!(out, "{}", serde_json::to_string(t)?)?;
         } else {

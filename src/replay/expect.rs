@@ -107,22 +107,22 @@ pub fn expectations_beside(fixture: &Path) -> Option<PathBuf> {
 
 /// Word error rate of `hyp` against `reference`, both normalised for matching.
 pub fn word_error_rate(reference: &str, hyp: &str) -> f64 {
-    let r: Vec<String> = ivr_dialog::normalize::for_matching(reference)
+    let r: Vec<String> = ivr_dialog::for_matching(reference)
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let h: Vec<String> = ivr_dialog::normalize::for_matching(hyp)
+    let h: Vec<String> = ivr_dialog::for_matching(hyp)
         .split_whitespace()
         .map(str::to_string)
         .collect();
     if r.is_empty() {
         return if h.is_empty() { 0.0 } else { 1.0 };
     }
-    ivr_dialog::normalize::word_errors(&r, &h) as f64 / r.len() as f64
+    ivr_dialog::word_errors(&r, &h) as f64 / r.len() as f64
 }
 
 fn norm(s: &str) -> String {
-    ivr_dialog::normalize::for_matching(s)
+    ivr_dialog::for_matching(s)
 }
 
 /// Checks a replayed call against its expectations; one line per failure.

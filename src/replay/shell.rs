@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ivr_dialog::engine::{LookupResult, TransferFailure, TransferResult};
-use ivr_dialog::integrations::{Backend, SqliteBackend};
+use ivr_dialog::{Backend, SqliteBackend};
+use ivr_dialog::{LookupResult, TransferFailure, TransferResult};
 use ivr_media::Codec;
 use ivr_media::RtpPacket;
 

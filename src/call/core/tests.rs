@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ivr_asr::{AsrConfig, EnergyVad, SpeechStream, VadRate};
-use ivr_dialog::engine::{LookupResult, TransferResult};
-use ivr_dialog::flow::Flow;
+use ivr_dialog::Flow;
+use ivr_dialog::{LookupResult, TransferResult};
 use ivr_dialog::{Outcome, Speaker};
 use ivr_media::Codec;
 use ivr_media::{RtpHeader, RtpPacket};
