@@ -7,6 +7,7 @@
 //! Audio into this crate is mono f32 in [-1, 1] at 16 kHz (the VAD also runs at 8 kHz).
 //! Reading files and resampling belong to ivr-media.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -14,19 +15,25 @@ use serde::{Deserialize, Serialize};
 pub mod convert;
 pub mod endpoint;
 pub mod guard;
+mod language;
 pub mod onnx;
 pub mod pool;
 pub mod recognizer;
+mod score;
+mod script;
 pub mod speculative;
 pub mod stream;
 pub mod vad;
 
 pub use convert::{ConvertError, ConvertSummary, convert_ct2_to_ggml};
 pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Expectation};
+pub use language::{BUILTIN_LANGUAGES, LanguageAsr, LanguageOverrides, OutputScript};
 pub use onnx::{onnx_runtime_check, ort_environment, ort_version};
 pub use ort::environment::Environment as OrtEnvironment;
 pub use pool::{AsrPool, AsrTicket};
 pub use recognizer::{Hints, Recognizer, Segment, Transcript, WhisperModel, Word};
+pub use score::{CharErrors, char_errors, normalize_zh_for_scoring};
+pub use script::is_han;
 pub use speculative::{Speculation, SpeculativeOutcome};
 pub use stream::{SpeechStream, StreamEvent, Utterance};
 pub use vad::{SileroVad, VadRate};
@@ -53,11 +60,15 @@ pub enum AsrError {
     TooLong { seconds: f64, max: f64 },
     #[error("ASR queue full ({queued} waiting): try again later")]
     QueueFull { queued: usize },
+    #[error("no recogniser for language `{code}` (this pool has: {available})")]
+    UnknownLanguage { code: String, available: String },
     #[error("ASR worker pool has shut down")]
     PoolClosed,
 }
 
-/// ASR settings (`[asr]` in ivr.toml).
+/// ASR settings (`[asr]` in ivr.toml). The top-level model/language/prompt are the default
+/// language's (English); `[asr.languages.<code>]` adds recognisers for others (`zh` is built
+/// in: see `AsrConfig::language_settings`). One pool serves them all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AsrConfig {
@@ -78,8 +89,12 @@ pub struct AsrConfig {
     pub preroll_ms: u64,
     /// Start decoding at the first pause (speculative decoding).
     pub speculative: bool,
-    /// Initial prompt used when the dialog gives none (empty: none).
+    /// Prompt always given to Whisper, before the dialog's hints (empty: none).
     pub initial_prompt: String,
+    /// Token cap of the default language (tokens per second of audio; default 8).
+    pub tokens_per_second: Option<f32>,
+    /// Other languages, by code (`[asr.languages.zh]`); fields left out keep the defaults.
+    pub languages: BTreeMap<String, LanguageOverrides>,
     pub endpoint: EndpointConfig,
 }
 
@@ -99,6 +114,8 @@ impl Default for AsrConfig {
             preroll_ms: 200,
             speculative: true,
             initial_prompt: String::new(),
+            tokens_per_second: None,
+            languages: BTreeMap::new(),
             endpoint: EndpointConfig::default(),
         }
     }
