@@ -108,7 +108,7 @@ fn strip_annotations(text: &str) -> String {
 }
 
 /// Phrases Whisper writes in Chinese for silence, noise and music: subtitle credits and
-/// video sign-offs from its training data, and the zh prompt echoed back. Matched on the
+/// video sign-offs from its training data, and the zh prompt echoed. Matched on the
 /// text with punctuation and spaces removed, anywhere in it: no caller says them.
 const ALWAYS_PHANTOM_ZH: &[&str] = &[
     "字幕由amara",
@@ -137,7 +137,8 @@ const ALWAYS_PHANTOM_ZH: &[&str] = &[
     "多谢收看",
     "下集更精彩",
     "下期再见",
-    "以下是普通话的句子",
+    // The zh prompt (以下是普通话的句子。) echoed back, whole or in part ("它是普通话的句子").
+    "普通话的句子",
 ];
 
 /// Whole Chinese utterances that are Whisper's, not a caller's, whatever its confidence.
@@ -543,6 +544,7 @@ mod tests {
             "优优独播剧场——YoYo Television Series Exclusive",
             "中文字幕——Yo Yo Television Series Exclusive",
             "以下是普通话的句子。",
+            "它是普通话的句子。",
         ] {
             assert_eq!(filter(phantom, 0.9, Some(0.05), false).0, "", "{phantom}");
         }
