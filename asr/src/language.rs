@@ -141,11 +141,7 @@ impl AsrConfig {
                 model: self.model.clone(),
                 language: self.language.clone(),
                 initial_prompt: self.initial_prompt.clone(),
-                tokens_per_second: self.tokens_per_second.unwrap_or(if code == "en" {
-                    EN_TOKENS_PER_SECOND
-                } else {
-                    ZH_TOKENS_PER_SECOND
-                }),
+                tokens_per_second: self.tokens_per_second,
                 output_script: if code == "zh" {
                     OutputScript::Simplified
                 } else {

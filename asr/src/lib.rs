@@ -91,8 +91,8 @@ pub struct AsrConfig {
     pub speculative: bool,
     /// Prompt always given to Whisper, before the dialog's hints (empty: none).
     pub initial_prompt: String,
-    /// Token cap of the default language (tokens per second of audio; default 8).
-    pub tokens_per_second: Option<f32>,
+    /// Token cap of the default language: tokens per second of audio (at least 24).
+    pub tokens_per_second: f32,
     /// Other languages, by code (`[asr.languages.zh]`); fields left out keep the defaults.
     pub languages: BTreeMap<String, LanguageOverrides>,
     pub endpoint: EndpointConfig,
@@ -114,7 +114,7 @@ impl Default for AsrConfig {
             preroll_ms: 200,
             speculative: true,
             initial_prompt: String::new(),
-            tokens_per_second: None,
+            tokens_per_second: 8.0,
             languages: BTreeMap::new(),
             endpoint: EndpointConfig::default(),
         }
