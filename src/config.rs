@@ -157,6 +157,24 @@ mod tests {
     }
 
     #[test]
+    fn asr_languages_parse_over_the_built_in_defaults() {
+        let cfg = parse(
+            "[asr.languages.zh]\ninitial_prompt = \"以下是快递热线的普通话。\"\n",
+            "ivr.toml",
+        )
+        .unwrap();
+        let zh = cfg.asr.language_settings("zh").unwrap();
+        assert_eq!(zh.initial_prompt, "以下是快递热线的普通话。");
+        assert_eq!(zh.model, "ggml-base.bin");
+        assert_eq!(
+            cfg.asr.language_settings("en").unwrap().model,
+            "ggml-tiny.en.bin"
+        );
+        let err = parse("[asr.languages.zh]\nprompt = \"x\"\n", "ivr.toml").unwrap_err();
+        assert!(err.to_string().starts_with("ivr.toml:2:1:"), "{err}");
+    }
+
+    #[test]
     fn unknown_key_reports_line_and_column() {
         let err = parse("[sip]\nmax_calls = 4\nlisten_addr = \"x\"\n", "ivr.toml").unwrap_err();
         let msg = err.to_string();

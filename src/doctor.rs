@@ -98,18 +98,29 @@ pub fn run(cfg: &Config) -> Result<ExitCode> {
         }
     }
 
-    let ggml = paths::model(cfg, &cfg.asr.model);
-    r.check(
-        &format!("whisper ggml model {}", cfg.asr.model),
-        match std::fs::metadata(&ggml) {
-            Ok(m) if m.len() > 1_000_000 => Ok(format!("{} MB", m.len() / 1_000_000)),
-            _ => Err(format!(
-                "missing {}; fix: {}",
-                ggml.display(),
-                paths::FETCH_HINT
-            )),
-        },
-    );
+    // Every language's recogniser (`[asr]` and `[asr.languages]`, zh built in), each file once.
+    let mut checked: Vec<String> = Vec::new();
+    for code in cfg.asr.language_codes() {
+        let Some(lang) = cfg.asr.language_settings(&code) else {
+            continue;
+        };
+        if checked.contains(&lang.model) {
+            continue;
+        }
+        let ggml = paths::model(cfg, &lang.model);
+        r.check(
+            &format!("whisper ggml model {} ({code})", lang.model),
+            match std::fs::metadata(&ggml) {
+                Ok(m) if m.len() > 1_000_000 => Ok(format!("{} MB", m.len() / 1_000_000)),
+                _ => Err(format!(
+                    "missing {}; fix: {}",
+                    ggml.display(),
+                    paths::FETCH_HINT
+                )),
+            },
+        );
+        checked.push(lang.model);
+    }
 
     let ort = paths::model(cfg, paths::ORT_LIB);
     r.check("ONNX runtime library loads", crate::doctor::ort_check(&ort));

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use crate::script::is_han;
+
 /// What the guard did to a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", content = "detail", rename_all = "snake_case")]
@@ -14,7 +16,7 @@ pub enum GuardAction {
     NoSpeech,
     /// A known phantom phrase ("thanks for watching", "[BLANK_AUDIO]", ...).
     Phantom(String),
-    /// A repetition loop was cut back to one occurrence.
+    /// A repetition loop was cut back to one occurrence (words; hanzi in Chinese text).
     RepetitionCut { removed_words: usize },
 }
 
@@ -105,39 +107,175 @@ fn strip_annotations(text: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Cut a unit of 1..=8 words repeated back to back: kept once. Short repeats are real
-/// speech ("five five five", "no no no"), so a cut needs >= 4 repeats covering >= 8
-/// words, or >= 8 repeats.
-fn cut_repetitions(words: &[&str]) -> (Vec<String>, usize) {
-    let key: Vec<String> = words.iter().map(|w| fold(w)).collect();
-    let mut out: Vec<String> = Vec::with_capacity(words.len());
+/// Phrases Whisper writes in Chinese for silence, noise and music: subtitle credits and
+/// video sign-offs from its training data, and the zh prompt echoed. Matched on the
+/// text with punctuation and spaces removed, anywhere in it: no caller says them.
+const ALWAYS_PHANTOM_ZH: &[&str] = &[
+    "字幕由amara",
+    "amaraorg社区",
+    "字幕提供",
+    "字幕制作",
+    "字幕志愿者",
+    "字幕组",
+    "中文字幕",
+    "字幕by",
+    "请不吝点赞",
+    "点赞订阅",
+    "订阅转发",
+    "打赏支持",
+    "明镜与点点",
+    "点点栏目",
+    "明镜需要您的支持",
+    "欢迎订阅",
+    "优优独播剧场",
+    "televisionseriesexclusive",
+    "谢谢观看",
+    "感谢观看",
+    "多谢观看",
+    "谢谢收看",
+    "感谢收看",
+    "多谢收看",
+    "下集更精彩",
+    "下期再见",
+    // The zh prompt (以下是普通话的句子。) echoed back, whole or in part ("它是普通话的句子").
+    "普通话的句子",
+];
+
+/// Whole Chinese utterances that are Whisper's, not a caller's, whatever its confidence.
+const WHOLE_PHANTOM_ZH: &[&str] = &["谢谢大家", "大家好", "谢谢大家的收看", "好了"];
+
+/// Real short answers that are also Whisper's output for noise: dropped only on weak
+/// evidence for speech, like `WEAK_PHANTOM`.
+const WEAK_PHANTOM_ZH: &[&str] = &["谢谢", "谢谢你", "嗯", "啊", "呃", "哦", "唉", "拜拜"];
+
+/// `text` lowercased with everything but letters and digits removed: "请不吝点赞 订阅".
+fn compact(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What loop detection counts: a word between spaces, or in Chinese text one hanzi (with the
+/// punctuation after it) or one run of Latin letters/digits ("12线" is "12", "线").
+#[derive(Debug, Clone, Copy)]
+struct Unit<'a> {
+    text: &'a str,
+    space_before: bool,
+}
+
+fn units(text: &str) -> Vec<Unit<'_>> {
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        if !word.chars().any(is_han) {
+            out.push(Unit {
+                text: word,
+                space_before: true,
+            });
+            continue;
+        }
+        let mut start = 0;
+        let mut prev: Option<char> = None;
+        for (i, c) in word.char_indices() {
+            let split = prev.is_some_and(|p| {
+                is_han(c) || (c.is_alphanumeric() && (is_han(p) || !p.is_alphanumeric()))
+            });
+            if split && i > start {
+                out.push(Unit {
+                    text: &word[start..i],
+                    space_before: start == 0,
+                });
+                start = i;
+            }
+            prev = Some(c);
+        }
+        out.push(Unit {
+            text: &word[start..],
+            space_before: start == 0,
+        });
+    }
+    out
+}
+
+fn join(units: &[Unit<'_>]) -> String {
+    let mut out = String::new();
+    for (i, u) in units.iter().enumerate() {
+        if i > 0 && u.space_before {
+            out.push(' ');
+        }
+        out.push_str(u.text);
+    }
+    out
+}
+
+/// How long a repeat must be to count as a loop, in units.
+#[derive(Debug, Clone, Copy)]
+struct LoopRules {
+    /// Longest repeated unit sequence looked for.
+    max_unit: usize,
+    /// The shortest phrase that, said twice as a whole utterance, is kept once.
+    min_whole: usize,
+    /// Characters are shorter than words: Chinese loops must repeat more units.
+    chinese: bool,
+}
+
+impl LoopRules {
+    fn for_text(text: &str) -> Self {
+        if text.chars().any(is_han) {
+            Self {
+                max_unit: 16,
+                min_whole: 4,
+                chinese: true,
+            }
+        } else {
+            Self {
+                max_unit: 8,
+                min_whole: 4,
+                chinese: false,
+            }
+        }
+    }
+
+    /// Short repeats are real speech ("five five five", "no no no", "是的是的", "喂喂喂").
+    fn is_loop(&self, unit: usize, reps: usize) -> bool {
+        if self.chinese {
+            (reps >= 4 && unit * reps >= 12) || (reps >= 3 && unit >= 5) || reps >= 10
+        } else {
+            (reps >= 4 && unit * reps >= 8) || reps >= 8
+        }
+    }
+}
+
+/// Cut a unit sequence repeated back to back into a loop (`LoopRules::is_loop`): kept once.
+fn cut_repetitions<'a>(units: &[Unit<'a>], rules: LoopRules) -> (Vec<Unit<'a>>, usize) {
+    let key: Vec<String> = units.iter().map(|u| fold(u.text)).collect();
+    let mut out: Vec<Unit<'a>> = Vec::with_capacity(units.len());
     let mut removed = 0;
     let mut i = 0;
-    while i < words.len() {
+    while i < units.len() {
         let mut best: Option<(usize, usize)> = None; // (unit, repeats)
-        for unit in 1..=8usize {
-            if i + unit * 2 > words.len() {
+        for unit in 1..=rules.max_unit {
+            if i + unit * 2 > units.len() {
                 break;
             }
             let mut reps = 1;
-            while i + unit * (reps + 1) <= words.len()
+            while i + unit * (reps + 1) <= units.len()
                 && key[i..i + unit] == key[i + unit * reps..i + unit * (reps + 1)]
             {
                 reps += 1;
             }
-            let is_loop = (reps >= 4 && unit * reps >= 8) || reps >= 8;
-            if is_loop && best.is_none_or(|(u, r)| unit * reps > u * r) {
+            if rules.is_loop(unit, reps) && best.is_none_or(|(u, r)| unit * reps > u * r) {
                 best = Some((unit, reps));
             }
         }
         match best {
             Some((unit, reps)) => {
-                out.extend(words[i..i + unit].iter().map(|w| w.to_string()));
+                out.extend_from_slice(&units[i..i + unit]);
                 removed += unit * (reps - 1);
                 i += unit * reps;
             }
             None => {
-                out.push(words[i].to_string());
+                out.push(units[i]);
                 i += 1;
             }
         }
@@ -145,28 +283,29 @@ fn cut_repetitions(words: &[&str]) -> (Vec<String>, usize) {
     (out, removed)
 }
 
-/// The length of the unit (>= 4 words) that the whole utterance repeats, if it is two or
-/// more copies of one phrase, maybe ending in part of a third: "1 2 3 4 5 6 7 8 1 2 3 4 5
-/// 6 7 8". Whisper does this when an initial prompt primes it with a similar phrase; a
+/// The length of the unit (>= `min_whole` units) that the whole utterance repeats, if it is
+/// two or more copies of one phrase, maybe ending in part of a third: "1 2 3 4 5 6 7 8 1 2 3
+/// 4 5 6 7 8". Whisper does this when an initial prompt primes it with a similar phrase; a
 /// caller does not say a whole request twice in one breath.
-fn whole_repeat(key: &[String]) -> Option<usize> {
+fn whole_repeat(key: &[String], min_whole: usize) -> Option<usize> {
     // The smallest period decides: "the the the ..." (period 1) is `cut_repetitions`' job.
     (1..=key.len() / 2)
         .find(|&unit| key.iter().enumerate().all(|(i, w)| *w == key[i % unit]))
-        .filter(|&unit| unit >= 4)
+        .filter(|&unit| unit >= min_whole)
 }
 
 /// A loop that ran into the token cap: the text ends in two or more copies of a unit of
-/// 1..=8 words (at least 4 words in all), maybe followed by part of another copy ("7, 3, 9, 1, 3, 9, 1, 3, 9, 1, 3,
-/// 9,", "$42.50. $0.50. $0.50. $0.50. $"). Returns the words to keep (the first copy
-/// stays: it is usually what was said) or `None` if the tail does not repeat. Only used
-/// when decoding hit the cap, so a caller's real "1 2 1 2" is never touched.
-fn cut_runaway_tail(words: &[&str]) -> Option<usize> {
-    let key: Vec<String> = words.iter().map(|w| fold(w)).collect();
+/// 1..=`max_unit` units (at least 4 units in all), maybe followed by part of another copy
+/// ("7, 3, 9, 1, 3, 9, 1, 3, 9, 1, 3, 9,", "$42.50. $0.50. $0.50. $0.50. $", "的情况的情况的情况").
+/// Returns the units to keep (the first copy stays: it is usually what was said) or `None`
+/// if the tail does not repeat. Only used when decoding hit the cap, so a caller's real
+/// "1 2 1 2" is never touched.
+fn cut_runaway_tail(units: &[Unit<'_>], rules: LoopRules) -> Option<usize> {
+    let key: Vec<String> = units.iter().map(|u| fold(u.text)).collect();
     let n = key.len();
-    let mut best: Option<usize> = None; // words kept
-    for unit in 1..=8usize {
-        // `partial` words at the very end are a cut-off copy of the unit's first words;
+    let mut best: Option<usize> = None; // units kept
+    for unit in 1..=rules.max_unit {
+        // `partial` units at the very end are a cut-off copy of the unit's first units;
         // the last of them may itself be cut mid-word ("$" of "$0.50.").
         for partial in 0..=unit {
             let Some(full_end) = n.checked_sub(partial) else {
@@ -203,6 +342,12 @@ fn cut_runaway_tail(words: &[&str]) -> Option<usize> {
     best
 }
 
+/// Units in `text` as the guard counts them (words; hanzi in Chinese): what survives a
+/// cut, and the speech rate.
+pub fn unit_count(text: &str) -> usize {
+    units(text).len()
+}
+
 /// After decoding: the text to keep and what was done. `hit_token_cap`: decoding stopped
 /// at the token cap instead of end-of-text, the mark of a runaway loop.
 pub fn filter(
@@ -221,40 +366,48 @@ pub fn filter(
     if no_speech > 0.6 && confidence < 0.5 {
         return (String::new(), Some(GuardAction::NoSpeech));
     }
-    if ALWAYS_PHANTOM.iter().any(|p| folded.contains(p)) {
+    let compacted = compact(&text);
+    if ALWAYS_PHANTOM.iter().any(|p| folded.contains(p))
+        || ALWAYS_PHANTOM_ZH.iter().any(|p| compacted.contains(p))
+        || WHOLE_PHANTOM_ZH.contains(&compacted.as_str())
+    {
         return (String::new(), Some(GuardAction::Phantom(text)));
     }
     let weak = no_speech > 0.3 || confidence < 0.5;
-    if weak && WEAK_PHANTOM.contains(&folded.as_str()) {
+    if weak
+        && (WEAK_PHANTOM.contains(&folded.as_str())
+            || WEAK_PHANTOM_ZH.contains(&compacted.as_str()))
+    {
         return (String::new(), Some(GuardAction::Phantom(text)));
     }
-    let mut words: Vec<&str> = text.split_whitespace().collect();
+    let rules = LoopRules::for_text(&text);
+    let mut units = units(&text);
     let mut tail_removed = 0;
     if hit_token_cap {
-        // The last word may be junk the cap cut off ("... 3 0 9 1 7 7 7" where the loop
+        // The last unit may be junk the cap cut off ("... 3 0 9 1 7 7 7" where the loop
         // was "3 0 9 1 7 7 5 4"): try without it too.
-        let n = words.len();
-        let keep =
-            cut_runaway_tail(&words).or_else(|| cut_runaway_tail(&words[..n.saturating_sub(1)]));
+        let n = units.len();
+        let keep = cut_runaway_tail(&units, rules)
+            .or_else(|| cut_runaway_tail(&units[..n.saturating_sub(1)], rules));
         if let Some(keep) = keep {
             tail_removed = n - keep;
-            words.truncate(keep);
+            units.truncate(keep);
         }
     }
-    let key: Vec<String> = words.iter().map(|w| fold(w)).collect();
-    if let Some(unit) = whole_repeat(&key) {
+    let key: Vec<String> = units.iter().map(|u| fold(u.text)).collect();
+    if let Some(unit) = whole_repeat(&key, rules.min_whole) {
         return (
-            words[..unit].join(" "),
+            join(&units[..unit]),
             Some(GuardAction::RepetitionCut {
-                removed_words: tail_removed + words.len() - unit,
+                removed_words: tail_removed + units.len() - unit,
             }),
         );
     }
-    let (kept, removed) = cut_repetitions(&words);
+    let (kept, removed) = cut_repetitions(&units, rules);
     let removed = removed + tail_removed;
     if removed > 0 {
         return (
-            kept.join(" "),
+            join(&kept),
             Some(GuardAction::RepetitionCut {
                 removed_words: removed,
             }),
@@ -378,5 +531,75 @@ mod tests {
             filter("[music] I need help *sighs*", 0.9, Some(0.0), false).0,
             "I need help"
         );
+    }
+
+    #[test]
+    fn chinese_phantoms_dropped() {
+        for phantom in [
+            "字幕由Amara.org社区提供",
+            "小编字幕由Amara.org社区提供",
+            "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目",
+            "谢谢观看！",
+            "谢谢大家。",
+            "优优独播剧场——YoYo Television Series Exclusive",
+            "中文字幕——Yo Yo Television Series Exclusive",
+            "以下是普通话的句子。",
+            "它是普通话的句子。",
+        ] {
+            assert_eq!(filter(phantom, 0.9, Some(0.05), false).0, "", "{phantom}");
+        }
+        // A short real answer survives when Whisper is sure, not when it is unsure.
+        assert_eq!(filter("谢谢。", 0.8, Some(0.05), false).0, "谢谢。");
+        assert_eq!(filter("谢谢。", 0.3, Some(0.05), false).0, "");
+        // Ordinary requests are kept as written.
+        let t = "我想查一下我的快递。";
+        assert_eq!(filter(t, 0.8, Some(0.05), false), (t.to_owned(), None));
+    }
+
+    #[test]
+    fn chinese_loops_are_cut_on_characters() {
+        let looped = "我要查快递我要查快递我要查快递我要查快递";
+        let (t, a) = filter(looped, 0.8, Some(0.05), false);
+        assert_eq!(t, "我要查快递");
+        assert_eq!(a, Some(GuardAction::RepetitionCut { removed_words: 15 }));
+        // The same character over and over.
+        let (t, _) = filter("的的的的的的的的的的的的", 0.8, Some(0.05), false);
+        assert_eq!(t, "的");
+        // A loop after a real start.
+        let (t, _) = filter(
+            "甚至出现交易几乎停滞的情况，情况，情况，情况，情况，情况，",
+            0.8,
+            Some(0.05),
+            false,
+        );
+        assert_eq!(t, "甚至出现交易几乎停滞的情况，");
+        // At the token cap, a repeated tail cut mid-copy.
+        let (t, _) = filter(
+            "甚至出现交易几乎停滞的情况的情况的情况的情",
+            0.8,
+            Some(0.05),
+            true,
+        );
+        assert_eq!(t, "甚至出现交易几乎停滞的情况");
+        // Real short repeats stay: "是的是的", "喂喂喂", "好的，好的".
+        for real in ["是的是的", "喂喂喂", "好的，好的。", "一二一二", "对对对对"]
+        {
+            assert_eq!(filter(real, 0.8, Some(0.05), false).0, real, "{real}");
+        }
+        // Digits inside Chinese text are one unit: a repeated number group is not a loop.
+        let t = "单号是1212 1212 1212";
+        assert_eq!(filter(t, 0.8, Some(0.05), false).0, t);
+    }
+
+    #[test]
+    fn units_split_hanzi_and_keep_latin_runs() {
+        let u: Vec<&str> = units("我要12线, ok 好的。")
+            .iter()
+            .map(|u| u.text)
+            .collect();
+        assert_eq!(u, ["我", "要", "12", "线,", "ok", "好", "的。"]);
+        assert_eq!(join(&units("我要12线, ok 好的。")), "我要12线, ok 好的。");
+        assert_eq!(unit_count("I want to pay"), 4);
+        assert_eq!(unit_count("我想查快递"), 5);
     }
 }

@@ -7,6 +7,7 @@
 //! Audio into this crate is mono f32 in [-1, 1] at 16 kHz (the VAD also runs at 8 kHz).
 //! Reading files and resampling belong to ivr-media.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -15,9 +16,12 @@ pub mod convert;
 pub mod endpoint;
 mod energy;
 pub mod guard;
+mod language;
 pub mod onnx;
 pub mod pool;
 pub mod recognizer;
+mod score;
+mod script;
 mod silero;
 pub mod speculative;
 pub mod stream;
@@ -26,10 +30,13 @@ pub mod vad;
 pub use convert::{ConvertError, ConvertSummary, convert_ct2_to_ggml};
 pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Expectation};
 pub use energy::EnergyVad;
+pub use language::{BUILTIN_LANGUAGES, LanguageAsr, LanguageOverrides, OutputScript};
 pub use onnx::{onnx_runtime_check, ort_environment, ort_version};
 pub use ort::environment::Environment as OrtEnvironment;
 pub use pool::{AsrPool, AsrTicket};
 pub use recognizer::{Hints, Recognizer, Segment, Transcript, WhisperModel, Word};
+pub use score::{CharErrors, char_errors, normalize_zh_for_scoring};
+pub use script::is_han;
 pub use silero::SileroVad;
 pub use speculative::{Speculation, SpeculativeOutcome};
 pub use stream::{SpeechStream, StreamEvent, Utterance};
@@ -57,11 +64,15 @@ pub enum AsrError {
     TooLong { seconds: f64, max: f64 },
     #[error("ASR queue full ({queued} waiting): try again later")]
     QueueFull { queued: usize },
+    #[error("no recogniser for language `{code}` (this pool has: {available})")]
+    UnknownLanguage { code: String, available: String },
     #[error("ASR worker pool has shut down")]
     PoolClosed,
 }
 
-/// ASR settings (`[asr]` in ivr.toml).
+/// ASR settings (`[asr]` in ivr.toml). The top-level model/language/prompt are the default
+/// language's (English); `[asr.languages.<code>]` adds recognisers for others (`zh` is built
+/// in: see `AsrConfig::language_settings`). One pool serves them all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AsrConfig {
@@ -82,8 +93,12 @@ pub struct AsrConfig {
     pub preroll_ms: u64,
     /// Start decoding at the first pause (speculative decoding).
     pub speculative: bool,
-    /// Initial prompt used when the dialog gives none (empty: none).
+    /// Prompt always given to Whisper, before the dialog's hints (empty: none).
     pub initial_prompt: String,
+    /// Token cap of the default language: tokens per second of audio (at least 24).
+    pub tokens_per_second: f32,
+    /// Other languages, by code (`[asr.languages.zh]`); fields left out keep the defaults.
+    pub languages: BTreeMap<String, LanguageOverrides>,
     pub endpoint: EndpointConfig,
 }
 
@@ -103,6 +118,8 @@ impl Default for AsrConfig {
             preroll_ms: 200,
             speculative: true,
             initial_prompt: String::new(),
+            tokens_per_second: 8.0,
+            languages: BTreeMap::new(),
             endpoint: EndpointConfig::default(),
         }
     }

@@ -1,7 +1,10 @@
-//! Recogniser worker pool: dedicated OS threads, one shared model, one `WhisperState` per
-//! worker, a bounded queue, and the expected wait the server uses for admission control.
+//! Recogniser worker pool: dedicated OS threads, shared models (one per language, or one
+//! for several), one `WhisperState` per worker and model, one bounded queue for all
+//! languages, and the expected wait the server uses for admission control.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -12,12 +15,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use tokio::sync::oneshot;
 
+use crate::language::LanguageAsr;
 use crate::recognizer::{Hints, Recognizer, Transcript, WhisperModel};
-use crate::{AsrConfig, AsrError};
+use crate::{AsrConfig, AsrError, script};
 
 type Reply = oneshot::Sender<Result<Transcript, AsrError>>;
 
 struct Job {
+    /// Index into the pool's languages.
+    language: usize,
     audio: Arc<[f32]>,
     hints: Hints,
     enqueued: Instant,
@@ -40,6 +46,8 @@ struct Stats {
 /// The pool. Dropping it closes the queue; workers finish their current job and exit.
 pub struct AsrPool {
     tx: Option<Sender<Job>>,
+    /// Codes in the order of `Job::language`; the first is `submit`'s.
+    codes: Vec<String>,
     workers: Vec<JoinHandle<()>>,
     stats: Arc<Stats>,
     n_workers: usize,
@@ -98,9 +106,63 @@ impl Future for AsrTicket {
     }
 }
 
+/// One language a pool serves: its settings and which of the pool's models decodes it.
+struct LanguageSlot {
+    settings: LanguageAsr,
+    model: usize,
+}
+
 impl AsrPool {
+    /// One language: `model` in the language it was loaded with (`[asr]`'s settings when
+    /// that is `cfg.language`, else that code's `[asr.languages]` entry or defaults).
     /// Start `cfg.workers` threads, each decoding with `cfg.threads_per_worker` threads.
     pub fn new(model: Arc<WhisperModel>, cfg: &AsrConfig) -> Result<Self, AsrError> {
+        let settings = cfg.language_settings(model.language()).unwrap_or_else(|| {
+            let mut s = LanguageAsr::english(&model.path().display().to_string());
+            s.code = model.language().to_owned();
+            s.language = model.language().to_owned();
+            s
+        });
+        Self::with_languages(vec![(settings, model)], cfg)
+    }
+
+    /// Several languages in one pool, each decoded by its own model (the same `Arc` may
+    /// serve several). The first is the default of `submit`. One queue and one admission
+    /// limit for all of them.
+    pub fn with_languages(
+        languages: Vec<(LanguageAsr, Arc<WhisperModel>)>,
+        cfg: &AsrConfig,
+    ) -> Result<Self, AsrError> {
+        if languages.is_empty() {
+            return Err(AsrError::Whisper(
+                "an ASR pool needs at least one language".into(),
+            ));
+        }
+        let mut models: Vec<Arc<WhisperModel>> = Vec::new();
+        let mut slots = Vec::with_capacity(languages.len());
+        for (settings, model) in languages {
+            if settings.language != "en" && !model.is_multilingual() {
+                return Err(AsrError::Whisper(format!(
+                    "{} is English-only; language `{}` needs a multilingual model",
+                    model.path().display(),
+                    settings.language
+                )));
+            }
+            script::prepare(settings.output_script);
+            let index = match models.iter().position(|m| Arc::ptr_eq(m, &model)) {
+                Some(i) => i,
+                None => {
+                    models.push(model);
+                    models.len() - 1
+                }
+            };
+            slots.push(LanguageSlot {
+                settings,
+                model: index,
+            });
+        }
+        let codes = slots.iter().map(|s| s.settings.code.clone()).collect();
+        let slots: Arc<[LanguageSlot]> = slots.into();
         let n_workers = cfg.workers.max(1);
         let capacity = cfg.queue.max(1);
         // The bound is enforced on live jobs (`outstanding`), so a cancelled job sitting in
@@ -114,15 +176,19 @@ impl AsrPool {
         // Create every state up front so a failure is reported here, not on first use.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         for i in 0..n_workers {
-            let recognizer = Recognizer::new(model.clone(), cfg.threads_per_worker)?;
+            let recognizers = models
+                .iter()
+                .map(|m| Recognizer::new(m.clone(), cfg.threads_per_worker))
+                .collect::<Result<Vec<_>, _>>()?;
             let rx: Receiver<Job> = rx.clone();
             let stats = stats.clone();
+            let slots = slots.clone();
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("asr-worker-{i}"))
                 .spawn(move || {
                     let _ = ready.send(());
-                    worker_loop(recognizer, rx, stats)
+                    worker_loop(recognizers, &slots, rx, stats)
                 })
                 .map_err(|e| AsrError::Whisper(format!("spawning ASR worker: {e}")))?;
             workers.push(handle);
@@ -132,6 +198,7 @@ impl AsrPool {
         }
         Ok(Self {
             tx: Some(tx),
+            codes,
             workers,
             stats,
             n_workers,
@@ -139,11 +206,71 @@ impl AsrPool {
         })
     }
 
-    /// Queue one utterance (mono f32, 16 kHz). Never blocks: when `capacity` live jobs
-    /// already wait behind busy workers, it is an error.
+    /// The languages `codes` (e.g. `["en", "zh"]`), with the models their settings name,
+    /// from `models_dir`; a model file named by several languages is loaded once. The first
+    /// code is `submit`'s default.
+    pub fn load(models_dir: &Path, cfg: &AsrConfig, codes: &[&str]) -> Result<Self, AsrError> {
+        let mut loaded: HashMap<String, Arc<WhisperModel>> = HashMap::new();
+        let mut languages = Vec::with_capacity(codes.len());
+        for code in codes {
+            let settings =
+                cfg.language_settings(code)
+                    .ok_or_else(|| AsrError::UnknownLanguage {
+                        code: (*code).to_owned(),
+                        available: cfg.language_codes().join(", "),
+                    })?;
+            let model = match loaded.get(&settings.model) {
+                Some(m) => m.clone(),
+                None => {
+                    let m =
+                        WhisperModel::load(&models_dir.join(&settings.model), &settings.language)?;
+                    loaded.insert(settings.model.clone(), m.clone());
+                    m
+                }
+            };
+            languages.push((settings, model));
+        }
+        Self::with_languages(languages, cfg)
+    }
+
+    /// The language codes this pool decodes; the first is `submit`'s.
+    pub fn languages(&self) -> &[String] {
+        &self.codes
+    }
+
+    /// Queue one utterance in the pool's first language. See `submit_in`.
     pub fn submit(
         &self,
         audio: impl Into<Arc<[f32]>>,
+        hints: Hints,
+    ) -> Result<AsrTicket, AsrError> {
+        self.enqueue(0, audio.into(), hints)
+    }
+
+    /// Queue one utterance (mono f32, 16 kHz) in `language` (a code of `languages()`,
+    /// e.g. "zh"): decoded by that language's model with its prompt before `hints`. Never
+    /// blocks: when `capacity` live jobs already wait behind busy workers, it is an error.
+    pub fn submit_in(
+        &self,
+        language: &str,
+        audio: impl Into<Arc<[f32]>>,
+        hints: Hints,
+    ) -> Result<AsrTicket, AsrError> {
+        let index = self
+            .codes
+            .iter()
+            .position(|c| c == language)
+            .ok_or_else(|| AsrError::UnknownLanguage {
+                code: language.to_owned(),
+                available: self.codes.join(", "),
+            })?;
+        self.enqueue(index, audio.into(), hints)
+    }
+
+    fn enqueue(
+        &self,
+        language: usize,
+        audio: Arc<[f32]>,
         hints: Hints,
     ) -> Result<AsrTicket, AsrError> {
         let tx = self.tx.as_ref().ok_or(AsrError::PoolClosed)?;
@@ -158,7 +285,8 @@ impl AsrPool {
         let (reply, rx) = oneshot::channel();
         let claimed = Arc::new(AtomicBool::new(false));
         let job = Job {
-            audio: audio.into(),
+            language,
+            audio,
             hints,
             enqueued: Instant::now(),
             reply,
@@ -222,7 +350,12 @@ impl Drop for AsrPool {
     }
 }
 
-fn worker_loop(mut recognizer: Recognizer, rx: Receiver<Job>, stats: Arc<Stats>) {
+fn worker_loop(
+    mut recognizers: Vec<Recognizer>,
+    languages: &[LanguageSlot],
+    rx: Receiver<Job>,
+    stats: Arc<Stats>,
+) {
     // The shared channel hands each job to whichever worker is free.
     while let Ok(job) = rx.recv() {
         if !claim(&job.claimed) {
@@ -234,7 +367,8 @@ fn worker_loop(mut recognizer: Recognizer, rx: Receiver<Job>, stats: Arc<Stats>)
         let started = Instant::now();
         // A panic inside whisper-rs must not take the worker (and every later call) down.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            recognizer.transcribe(&job.audio, &job.hints)
+            let slot = &languages[job.language];
+            recognizers[slot.model].transcribe_as(&slot.settings, &job.audio, &job.hints)
         }))
         .unwrap_or_else(|_| Err(AsrError::Whisper("decoder panicked".into())));
         let took = started.elapsed().as_micros() as u64;

@@ -10,6 +10,8 @@ use whisper_rs::{
 };
 
 use crate::guard::{self, GuardAction};
+use crate::language::LanguageAsr;
+use crate::script::{self, is_han};
 use crate::{AsrError, SAMPLE_RATE};
 
 /// Longest audio decoded in one pass: Whisper's 30 s window.
@@ -62,6 +64,16 @@ impl WhisperModel {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether it can decode other languages than English.
+    pub fn is_multilingual(&self) -> bool {
+        self.ctx.is_multilingual()
+    }
+
+    /// The language given at load time.
+    pub fn language(&self) -> &str {
+        &self.language
+    }
 }
 
 /// Per-request biasing from the dialog.
@@ -109,7 +121,7 @@ pub struct Transcript {
     /// Whisper's no-speech probability for the utterance (None if it produced no segment).
     pub no_speech_prob: Option<f32>,
     pub audio_ms: u32,
-    /// Words per second of audio (speech rate for the analytics).
+    /// Words (hanzi in Chinese) per second of audio: speech rate for the analytics.
     pub words_per_second: f32,
     /// What the hallucination guard did, if anything.
     pub guard: Option<GuardAction>,
@@ -152,6 +164,8 @@ pub struct Recognizer {
     model: Arc<WhisperModel>,
     state: WhisperState,
     threads: usize,
+    /// Used by `transcribe`: the model's load-time language with English-style defaults.
+    default_language: LanguageAsr,
 }
 
 impl Recognizer {
@@ -160,10 +174,14 @@ impl Recognizer {
             .ctx
             .create_state()
             .map_err(|e| AsrError::Whisper(format!("creating state: {e}")))?;
+        let mut default_language = LanguageAsr::english(&model.path.display().to_string());
+        default_language.code = model.language.clone();
+        default_language.language = model.language.clone();
         Ok(Self {
             model,
             state,
             threads: threads.max(1),
+            default_language,
         })
     }
 
@@ -171,8 +189,20 @@ impl Recognizer {
         &self.model
     }
 
-    /// Transcribe one utterance: mono f32 at 16 kHz, at most 30 s.
+    /// Transcribe one utterance: mono f32 at 16 kHz, at most 30 s, in the model's language.
     pub fn transcribe(&mut self, audio: &[f32], hints: &Hints) -> Result<Transcript, AsrError> {
+        let lang = self.default_language.clone();
+        self.transcribe_as(&lang, audio, hints)
+    }
+
+    /// Transcribe one utterance with `lang`'s settings (language code, prompt before the
+    /// hints, token cap, output script). The model must be able to decode that language.
+    pub fn transcribe_as(
+        &mut self,
+        lang: &LanguageAsr,
+        audio: &[f32],
+        hints: &Hints,
+    ) -> Result<Transcript, AsrError> {
         let started = Instant::now();
         let seconds = audio.len() as f64 / SAMPLE_RATE as f64;
         let audio_ms = (seconds * 1000.0).round() as u32;
@@ -192,7 +222,7 @@ impl Recognizer {
 
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.threads as i32);
-        params.set_language(Some(&self.model.language));
+        params.set_language(Some(&lang.language));
         params.set_translate(false);
         params.set_no_context(true);
         params.set_single_segment(true);
@@ -205,18 +235,15 @@ impl Recognizer {
         // handles the loops fallback would otherwise retry.
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
-        // A runaway loop cannot produce more than ~8 tokens per second of audio.
-        let max_tokens = ((seconds * 8.0).ceil() as i32).max(24);
+        // A runaway loop cannot produce more than the language's tokens per second.
+        let max_tokens = lang.max_tokens(seconds);
         params.set_max_tokens(max_tokens);
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_special(false);
         params.set_print_timestamps(false);
-        if let Some(prompt) = hints
-            .initial_prompt
-            .as_deref()
-            .filter(|p| !p.trim().is_empty())
-        {
+        let prompt = lang.prompt_with(hints.initial_prompt.as_deref());
+        if let Some(prompt) = prompt.as_deref() {
             params.set_initial_prompt(prompt);
         }
 
@@ -230,6 +257,7 @@ impl Recognizer {
         let mut probs = Vec::new();
         let mut no_speech_prob = None;
         let mut all_tokens = 0;
+        let mut pending: Vec<u8> = Vec::new();
         for seg in self.state.as_iter() {
             all_tokens += seg.n_tokens();
             let text = seg
@@ -251,13 +279,22 @@ impl Recognizer {
                 if data.id >= eot {
                     continue; // special and timestamp tokens
                 }
-                let piece = tok
-                    .to_str_lossy()
-                    .map(|s| s.into_owned())
-                    .unwrap_or_default();
                 probs.push(data.p);
+                // A hanzi may span two or three byte-level tokens: collect bytes until
+                // they are whole characters.
+                pending.extend_from_slice(tok.to_bytes().unwrap_or_default());
+                let piece = match std::str::from_utf8(&pending) {
+                    Ok(p) => p.to_owned(),
+                    Err(e) if e.error_len().is_none() && pending.len() < 8 => continue,
+                    Err(_) => String::from_utf8_lossy(&pending).into_owned(),
+                };
+                pending.clear();
                 let (t0, t1) = ((data.t0.max(0) * 10) as u32, (data.t1.max(0) * 10) as u32);
-                let continues = !piece.starts_with(' ') && !piece.is_empty() && !words.is_empty();
+                // Chinese has no spaces: each hanzi piece starts a word of its own.
+                let continues = !piece.starts_with(' ')
+                    && !piece.starts_with(is_han)
+                    && !piece.is_empty()
+                    && !words.is_empty();
                 match words.last_mut() {
                     Some((w, sum, n)) if continues => {
                         w.text.push_str(&piece);
@@ -296,6 +333,13 @@ impl Recognizer {
             .map(|s| s.text.as_str())
             .collect::<Vec<_>>()
             .join(" ");
+        let raw = script::convert(&raw, lang.output_script);
+        for w in &mut words {
+            w.text = script::convert(&w.text, lang.output_script);
+        }
+        for seg in &mut segments {
+            seg.text = script::convert(&seg.text, lang.output_script);
+        }
         let (text, guard_action) =
             guard::filter(&raw, confidence, no_speech_prob, all_tokens >= max_tokens);
         if text.is_empty() {
@@ -303,14 +347,14 @@ impl Recognizer {
             segments.clear();
         } else if guard_action.is_some() {
             // Text was cut: keep timings of the words that survived.
-            let keep = text.split_whitespace().count();
+            let keep = guard::unit_count(&text);
             words.truncate(keep);
             if let Some(s) = segments.first_mut() {
                 s.text = text.clone();
                 segments.truncate(1);
             }
         }
-        let n_words = text.split_whitespace().count();
+        let n_words = guard::unit_count(&text);
         Ok(Transcript {
             words_per_second: if seconds > 0.0 {
                 (n_words as f64 / seconds) as f32

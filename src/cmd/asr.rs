@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ivr_asr::{
     AsrPool, Hints, SileroVad, Speculation, SpeculativeOutcome, SpeechStream, StreamEvent,
-    Transcript, VadRate, WhisperModel,
+    Transcript, VadRate,
 };
 
 use crate::config::Config;
@@ -22,8 +22,12 @@ pub enum AsrCommand {
         /// Hear the file as a caller's audio: 8 kHz, G.711 mu-law, then back to 16 kHz.
         #[arg(long)]
         phone_line: bool,
+        /// Spoken language: `[asr]`'s own (default) or a `[asr.languages]` code, e.g. zh.
+        #[arg(long)]
+        language: Option<String>,
     },
-    /// Word error rate, latency and real-time factor on a manifest (path<TAB>reference).
+    /// Word error rate (character error rate for Chinese), latency and real-time factor on a
+    /// manifest (path<TAB>reference).
     AsrEval {
         manifest: PathBuf,
         #[arg(long)]
@@ -32,6 +36,9 @@ pub enum AsrCommand {
         /// for wideband recordings that should be judged as call audio.
         #[arg(long)]
         phone_line: bool,
+        /// Spoken language: `[asr]`'s own (default) or a `[asr.languages]` code, e.g. zh.
+        #[arg(long)]
+        language: Option<String>,
     },
 }
 
@@ -41,12 +48,20 @@ pub fn run(cmd: AsrCommand, cfg: &Config) -> Result<ExitCode> {
             file,
             json,
             phone_line,
-        } => transcribe(cfg, &file, json, phone_line),
+            language,
+        } => {
+            let lang = language.unwrap_or_else(|| cfg.asr.language.clone());
+            transcribe(cfg, &lang, &file, json, phone_line)
+        }
         AsrCommand::AsrEval {
             manifest,
             json,
             phone_line,
-        } => eval(cfg, &manifest, json, phone_line),
+            language,
+        } => {
+            let lang = language.unwrap_or_else(|| cfg.asr.language.clone());
+            eval(cfg, &lang, &manifest, json, phone_line)
+        }
     }
 }
 
@@ -74,9 +89,13 @@ fn read_16k(path: &Path, phone_line: bool) -> Result<Vec<f32>> {
     Ok(wav.samples.iter().map(|&s| s as f32 / 32768.0).collect())
 }
 
-fn load_model(cfg: &Config) -> Result<Arc<WhisperModel>> {
-    let path = paths::model(cfg, &cfg.asr.model);
-    Ok(WhisperModel::load(&path, &cfg.asr.language)?)
+/// A pool for one language (its model, prompt, token cap and output script).
+fn language_pool(cfg: &Config, language: &str) -> Result<AsrPool> {
+    Ok(AsrPool::load(
+        &paths::models_dir(cfg),
+        &cfg.asr,
+        &[language],
+    )?)
 }
 
 fn speech_stream(cfg: &Config) -> Result<SpeechStream> {
@@ -89,18 +108,15 @@ fn speech_stream(cfg: &Config) -> Result<SpeechStream> {
     Ok(SpeechStream::new(vad, &cfg.asr)?)
 }
 
-fn hints(cfg: &Config) -> Hints {
-    if cfg.asr.initial_prompt.is_empty() {
-        Hints::default()
-    } else {
-        Hints::prompt(cfg.asr.initial_prompt.clone())
-    }
-}
-
-fn transcribe(cfg: &Config, file: &Path, json: bool, phone_line: bool) -> Result<ExitCode> {
+fn transcribe(
+    cfg: &Config,
+    language: &str,
+    file: &Path,
+    json: bool,
+    phone_line: bool,
+) -> Result<ExitCode> {
     let audio = read_16k(file, phone_line)?;
-    let model = load_model(cfg)?;
-    let pool = AsrPool::new(model, &cfg.asr)?;
+    let pool = language_pool(cfg, language)?;
     let seconds = audio.len() as f64 / 16_000.0;
     // Up to Whisper's window: one decode. Longer: cut into utterances with the VAD.
     let parts: Vec<(f64, Arc<[f32]>)> = if seconds <= ivr_asr::recognizer::MAX_SECONDS {
@@ -110,15 +126,16 @@ fn transcribe(cfg: &Config, file: &Path, json: bool, phone_line: bool) -> Result
     };
     let mut results: Vec<(f64, Transcript)> = Vec::new();
     for (offset, part) in parts {
-        let t = pool.submit(part, hints(cfg))?.blocking_wait()?;
+        let t = pool.submit(part, Hints::default())?.blocking_wait()?;
         results.push((offset, t));
     }
+    let sep = if language == "zh" { "" } else { " " };
     let text = results
         .iter()
         .map(|(_, t)| t.text.as_str())
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(sep);
     if json {
         let utterances: Vec<_> = results
             .iter()
@@ -131,6 +148,7 @@ fn transcribe(cfg: &Config, file: &Path, json: bool, phone_line: bool) -> Result
         };
         let out = serde_json::json!({
             "file": file.display().to_string(),
+            "language": language,
             "audio_ms": (seconds * 1000.0).round() as u64,
             "text": text,
             "confidence": confidence,
@@ -208,60 +226,134 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn eval(cfg: &Config, manifest: &Path, json: bool, phone_line: bool) -> Result<ExitCode> {
+/// How a hypothesis is scored: words for English, characters for Chinese (no spaces).
+#[derive(Clone, Copy, PartialEq)]
+enum Metric {
+    Wer,
+    Cer,
+}
+
+impl Metric {
+    fn for_language(language: &str, items: &[Item]) -> Self {
+        if language == "zh"
+            || items
+                .iter()
+                .any(|i| i.reference.chars().any(ivr_asr::is_han))
+        {
+            Metric::Cer
+        } else {
+            Metric::Wer
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Metric::Wer => "wer",
+            Metric::Cer => "cer",
+        }
+    }
+
+    /// (errors, reference units, normalised reference, normalised hypothesis).
+    fn score(self, reference: &str, hypothesis: &str) -> (usize, usize, String, String) {
+        match self {
+            Metric::Wer => {
+                let hyp_n = ivr_dialog::for_matching(hypothesis);
+                let ref_n = ivr_dialog::for_matching(reference);
+                let (h, r): (Vec<&str>, Vec<&str>) = (
+                    hyp_n.split_whitespace().collect(),
+                    ref_n.split_whitespace().collect(),
+                );
+                let e = ivr_dialog::word_errors(&r, &h);
+                let n = r.len();
+                (e, n, ref_n, hyp_n)
+            }
+            Metric::Cer => {
+                let e = ivr_asr::char_errors(reference, hypothesis);
+                let norm = |t: &str| -> String {
+                    ivr_asr::normalize_zh_for_scoring(t).into_iter().collect()
+                };
+                (
+                    e.errors,
+                    e.reference_chars,
+                    norm(reference),
+                    norm(hypothesis),
+                )
+            }
+        }
+    }
+}
+
+fn eval(
+    cfg: &Config,
+    language: &str,
+    manifest: &Path,
+    json: bool,
+    phone_line: bool,
+) -> Result<ExitCode> {
     let items = read_manifest(manifest)?;
-    let model = load_model(cfg)?;
-    let pool = AsrPool::new(model, &cfg.asr)?;
+    let metric = Metric::for_language(language, &items);
+    let pool = language_pool(cfg, language)?;
     // Warm-up: the first decode pays one-off allocation costs.
     pool.submit(read_16k(&items[0].path, phone_line)?, Hints::default())?
         .blocking_wait()?;
 
-    let (mut errors, mut ref_words) = (0usize, 0usize);
+    let (mut errors, mut ref_units) = (0usize, 0usize);
     let (mut audio_s, mut decode_s) = (0.0f64, 0.0f64);
     let mut latencies = Vec::new();
     let mut spec_latencies = Vec::new();
     let mut mistakes: Vec<String> = Vec::new();
+    let mut results = Vec::new();
     for item in &items {
         let audio = read_16k(&item.path, phone_line)?;
         audio_s += audio.len() as f64 / 16_000.0;
         // Final-result latency without speculation: submit at end of utterance, wait.
         let started = Instant::now();
-        let t = pool.submit(audio.clone(), hints(cfg))?.blocking_wait()?;
+        let t = pool
+            .submit(audio.clone(), Hints::default())?
+            .blocking_wait()?;
         let took = started.elapsed().as_secs_f64();
         decode_s += took;
         latencies.push(took * 1000.0);
-        let hyp_n = ivr_dialog::for_matching(&t.text);
-        let ref_n = ivr_dialog::for_matching(&item.reference);
-        let (h, r): (Vec<&str>, Vec<&str>) = (
-            hyp_n.split_whitespace().collect(),
-            ref_n.split_whitespace().collect(),
-        );
-        let e = ivr_dialog::word_errors(&r, &h);
+        let (e, n, ref_n, hyp_n) = metric.score(&item.reference, &t.text);
         errors += e;
-        ref_words += r.len();
+        ref_units += n;
         if e > 0 {
             mistakes.push(format!(
                 "{}: ref `{ref_n}` hyp `{hyp_n}`",
                 item.path.display()
             ));
         }
+        results.push(serde_json::json!({
+            "file": item.path.display().to_string(),
+            "reference": item.reference,
+            "text": t.text,
+            "errors": e,
+            "latency_ms": (took * 1000.0).round(),
+        }));
         if cfg.asr.speculative {
             spec_latencies.extend(speculative_latency(cfg, &pool, &audio)?);
         }
     }
-    let wer = errors as f64 / ref_words.max(1) as f64;
+    let rate = errors as f64 / ref_units.max(1) as f64;
     latencies.sort_by(f64::total_cmp);
     spec_latencies.sort_by(f64::total_cmp);
     let rtf = decode_s / audio_s.max(1e-9);
+    let (unit, units_key) = match metric {
+        Metric::Wer => ("words", "reference_words"),
+        Metric::Cer => ("characters", "reference_chars"),
+    };
     if json {
         let mut out = serde_json::json!({
-            "wer": (wer * 10_000.0).round() / 10_000.0,
+            "language": language,
+            "metric": metric.name(),
+            metric.name(): (rate * 10_000.0).round() / 10_000.0,
             "errors": errors,
-            "reference_words": ref_words,
+            units_key: ref_units,
             "utterances": items.len(),
             "latency_ms": {"p50": percentile(&latencies, 0.5).round(), "p95": percentile(&latencies, 0.95).round()},
             "rtf": (rtf * 1000.0).round() / 1000.0,
             "mistakes": mistakes,
+            "results": results,
         });
         if !spec_latencies.is_empty() {
             out["speculative_latency_ms"] = serde_json::json!({
@@ -275,8 +367,9 @@ fn eval(cfg: &Config, manifest: &Path, json: bool, phone_line: bool) -> Result<E
             println!("  {m}");
         }
         println!(
-            "WER {:.1}% ({errors} errors / {ref_words} words)",
-            wer * 100.0
+            "{} {:.1}% ({errors} errors / {ref_units} {unit})",
+            metric.name().to_uppercase(),
+            rate * 100.0
         );
         println!("utterances {}", items.len());
         println!(
@@ -318,7 +411,7 @@ fn speculative_latency(cfg: &Config, pool: &AsrPool, audio: &[f32]) -> Result<Ve
     for ev in events {
         match ev {
             StreamEvent::Pause { at, utterance } => {
-                let ticket = pool.submit(utterance.audio.clone(), hints(cfg))?;
+                let ticket = pool.submit(utterance.audio.clone(), Hints::default())?;
                 spec.started(&utterance, ticket);
                 pause_at = Some((at, Instant::now()));
             }
@@ -335,7 +428,9 @@ fn speculative_latency(cfg: &Config, pool: &AsrPool, audio: &[f32]) -> Result<Ve
                 let ended = Instant::now();
                 let ticket = match spec.ended(&utterance) {
                     SpeculativeOutcome::Reuse(t) => t,
-                    SpeculativeOutcome::Redo => pool.submit(utterance.audio.clone(), hints(cfg))?,
+                    SpeculativeOutcome::Redo => {
+                        pool.submit(utterance.audio.clone(), Hints::default())?
+                    }
                 };
                 ticket.blocking_wait()?;
                 out.push(ended.elapsed().as_secs_f64() * 1000.0);
