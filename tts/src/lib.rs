@@ -17,6 +17,9 @@ pub mod phonemize;
 pub mod playback;
 pub mod resample;
 pub mod voice;
+mod zh_g2p;
+mod zh_phonemes;
+mod zh_readings;
 
 pub use cache::{CACHE_RATE, PromptCache, write_wav};
 pub use engine::{
@@ -27,6 +30,7 @@ pub use normalize::spoken_text;
 pub use ort::environment::Environment as OrtEnvironment;
 pub use phonemize::{EspeakPhonemizer, Phonemizer};
 pub use voice::{Voice, VoiceSpec, ort_environment};
+pub use zh_g2p::MandarinG2p;
 
 /// How to get missing model files.
 pub const FETCH_HINT: &str = "make models";
