@@ -18,6 +18,7 @@ pub mod playback;
 pub mod resample;
 pub mod voice;
 mod zh_g2p;
+mod zh_normalize;
 mod zh_phonemes;
 mod zh_readings;
 
@@ -31,6 +32,7 @@ pub use ort::environment::Environment as OrtEnvironment;
 pub use phonemize::{EspeakPhonemizer, Phonemizer};
 pub use voice::{Voice, VoiceSpec, ort_environment};
 pub use zh_g2p::MandarinG2p;
+pub use zh_normalize::{normalize_zh, normalize_zh_words};
 
 /// How to get missing model files.
 pub const FETCH_HINT: &str = "make models";
