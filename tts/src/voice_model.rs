@@ -113,10 +113,16 @@ impl VoiceSetup {
                 voice: Voice::load(env, spec.clone(), intra_threads)?,
                 phonemizer: phonemizer.clone(),
             },
-            Self::Kokoro { spec, g2p } => LoadedVoice::Kokoro {
-                voice: KokoroVoice::load(env, spec.clone(), intra_threads)?,
-                g2p: g2p.clone(),
-            },
+            Self::Kokoro { spec, g2p } => {
+                let mut voice = KokoroVoice::load(env, spec.clone(), intra_threads)?;
+                // ONNX Runtime finishes its set-up on the first run (~1 s for this model):
+                // pay it here, at start, rather than on a caller's first reply.
+                voice.infer(&spec.token_ids(&g2p.phonemes("好。")), 1.0)?;
+                LoadedVoice::Kokoro {
+                    voice,
+                    g2p: g2p.clone(),
+                }
+            }
         })
     }
 }

@@ -4,10 +4,13 @@
 
 use crate::chunk::Chunk;
 use crate::normalize::Piece;
+use crate::zh_normalize::DIGIT_GROUP_PAUSE;
 
 /// Clauses with fewer speakable characters are merged with the next one of the same
 /// sentence (the first clause never is: the caller hears it soonest).
 const MIN_CHARS: usize = 4;
+/// A first clause at least this long is also cut at a digit-group pause.
+const FIRST_CUT_CHARS: usize = 8;
 /// Longer clauses are cut (Kokoro takes at most ~500 phoneme tokens, ~3-4 per character).
 pub const MAX_CHARS: usize = 60;
 
@@ -43,9 +46,16 @@ fn split(text: &str, out: &mut Vec<Chunk>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut chars = text.chars().peekable();
+    let first_piece = out.iter().all(|c| matches!(c, Chunk::Pause(_)));
     while let Some(c) = chars.next() {
         cur.push(c);
-        if is_clause_punct(c) {
+        // A long first clause is cut at its first digit-group pause too: the caller hears
+        // "您的单号是SF幺二三四" while the rest of the number is synthesized.
+        let cut_first = first_piece
+            && clauses.is_empty()
+            && c == DIGIT_GROUP_PAUSE
+            && speakable(&cur) >= FIRST_CUT_CHARS;
+        if is_clause_punct(c) || cut_first {
             while let Some(&n) = chars.peek() {
                 if is_clause_punct(n) {
                     cur.push(n);
@@ -118,10 +128,14 @@ mod tests {
             texts("您好，请问有什么可以帮您？好的，我帮您查一下。"),
             vec!["您好，", "请问有什么可以帮您？", "好的，我帮您查一下。"]
         );
-        // digit-group pauses do not cut a clause
+        // digit-group pauses cut only a long first clause, once
         assert_eq!(
-            texts("电话13800138000。"),
-            vec!["电话幺三八·零零幺三·八零零零。"]
+            texts("好的，电话13800138000。"),
+            vec!["好的，", "电话幺三八·零零幺三·八零零零。"]
+        );
+        assert_eq!(
+            texts("电话13800138000，请记下。"),
+            vec!["电话幺三八·零零幺三·", "八零零零，", "请记下。"]
         );
     }
 
