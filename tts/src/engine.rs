@@ -13,11 +13,11 @@ use ort::environment::Environment;
 use tokio::sync::mpsc;
 
 use crate::cache::{CACHE_RATE, PromptCache, cache_key};
-use crate::chunk::{Chunk, chunks};
-use crate::normalize::normalize;
-use crate::phonemize::{EspeakPhonemizer, Phonemizer};
+use crate::chunk::Chunk;
+use crate::phonemize::Phonemizer;
 use crate::resample::Resamplers;
-use crate::voice::{Voice, VoiceSpec, sanitize_speed, to_i16};
+use crate::voice::{VoiceSpec, sanitize_speed, to_i16};
+use crate::voice_model::{LoadedVoice, VoiceSetup};
 use crate::{TtsConfig, TtsError};
 
 /// Cancels one synthesis request (barge-in). Cheap to clone; may be sent to other tasks.
@@ -164,7 +164,7 @@ struct Job {
 pub struct TtsEngine {
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
-    spec: Arc<VoiceSpec>,
+    setup: VoiceSetup,
     cache: PromptCache,
     default_speed: f32,
     counters: Arc<Counters>,
@@ -175,9 +175,20 @@ impl TtsEngine {
     /// espeak-ng phonemes, and open the prompt cache at `cfg.cache_dir` (empty = memory only).
     /// Blocks until every worker has loaded its session (~0.5 s each).
     pub fn start(cfg: &TtsConfig, models_dir: &Path, env: &Environment) -> Result<Self, TtsError> {
-        let spec = Arc::new(VoiceSpec::load(&models_dir.join(&cfg.voice))?);
-        let phonemizer: Arc<dyn Phonemizer> = Arc::new(EspeakPhonemizer::new(&spec.espeak_voice)?);
-        Self::with_phonemizer(cfg, spec, phonemizer, env)
+        Self::start_language(cfg, "en", models_dir, env)
+    }
+
+    /// The engine for one language's voice (`TtsConfig::voice_for`: English is `cfg.voice`,
+    /// Mandarin `[tts.voices] zh`, a Kokoro speaker by default). One engine per language;
+    /// all share the process's ONNX environment `env`.
+    pub fn start_language(
+        cfg: &TtsConfig,
+        language: &str,
+        models_dir: &Path,
+        env: &Environment,
+    ) -> Result<Self, TtsError> {
+        let setup = VoiceSetup::for_language(cfg, language, models_dir)?;
+        Self::with_setup(cfg, setup, env)
     }
 
     /// Like `start`, with any phonemizer (e.g. one in a separate process).
@@ -187,6 +198,15 @@ impl TtsEngine {
         phonemizer: Arc<dyn Phonemizer>,
         env: &Environment,
     ) -> Result<Self, TtsError> {
+        Self::with_setup(cfg, VoiceSetup::Piper { spec, phonemizer }, env)
+    }
+
+    /// Start `cfg.workers` synthesis threads, each loading its own session of `setup`.
+    pub fn with_setup(
+        cfg: &TtsConfig,
+        setup: VoiceSetup,
+        env: &Environment,
+    ) -> Result<Self, TtsError> {
         let cache_dir = (!cfg.cache_dir.is_empty()).then(|| Path::new(&cfg.cache_dir));
         let cache = PromptCache::new(cache_dir)?;
         let (tx, rx) = crossbeam_channel::bounded::<Job>(cfg.queue.max(1));
@@ -194,11 +214,10 @@ impl TtsEngine {
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(cfg.workers.max(1));
         let mut workers = Vec::new();
         for i in 0..cfg.workers.max(1) {
-            let voice = Voice::load(env, spec.clone(), cfg.intra_threads);
+            let voice = setup.load_session(env, cfg.intra_threads);
             let worker = Worker {
                 rx: rx.clone(),
-                phonemizer: phonemizer.clone(),
-                resamplers: Resamplers::new(spec.sample_rate),
+                resamplers: Resamplers::new(setup.sample_rate()),
                 counters: counters.clone(),
                 sentence_pause_ms: cfg.sentence_pause_ms,
             };
@@ -221,7 +240,7 @@ impl TtsEngine {
         let mut engine = Self {
             jobs: Some(tx),
             workers,
-            spec,
+            setup,
             cache,
             default_speed: sanitize_speed(cfg.speed),
             counters,
@@ -242,8 +261,9 @@ impl TtsEngine {
         Ok(engine)
     }
 
-    pub fn voice(&self) -> &VoiceSpec {
-        &self.spec
+    /// The voice this engine speaks with.
+    pub fn voice(&self) -> &VoiceSetup {
+        &self.setup
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -286,7 +306,7 @@ impl TtsEngine {
 
     fn prompt_key(&self, text: &str, speed: Option<f32>) -> String {
         let speed = speed.map_or(self.default_speed, sanitize_speed);
-        cache_key(&self.spec.id, text, speed, CACHE_RATE)
+        cache_key(self.setup.id(), text, speed, CACHE_RATE)
     }
 
     /// A cached prompt (8 kHz), if present: no synthesis. Reads disk on a memory miss
@@ -367,14 +387,13 @@ impl Drop for TtsEngine {
 
 struct Worker {
     rx: Receiver<Job>,
-    phonemizer: Arc<dyn Phonemizer>,
     resamplers: Resamplers,
     counters: Arc<Counters>,
     sentence_pause_ms: u32,
 }
 
 impl Worker {
-    fn run(mut self, mut voice: Voice) {
+    fn run(mut self, mut voice: LoadedVoice) {
         while let Ok(job) = self.rx.recv() {
             let out = job.out.clone();
             // A panic in one request (a bug, or in native code) must not take the worker
@@ -398,9 +417,9 @@ impl Worker {
         }
     }
 
-    fn job(&mut self, voice: &mut Voice, job: Job) -> Result<SynthStats, TtsError> {
+    fn job(&mut self, voice: &mut LoadedVoice, job: Job) -> Result<SynthStats, TtsError> {
         let mut stats = SynthStats::default();
-        let parts = chunks(&normalize(&job.text));
+        let parts = voice.chunks(&job.text);
         let n = parts.len();
         for (index, part) in parts.into_iter().enumerate() {
             // Barge-in is checked between clauses: synthesis stops within one clause.
@@ -415,9 +434,7 @@ impl Worker {
                     String::new(),
                 ),
                 Chunk::Speak { text, sentence_end } => {
-                    let phonemes = self.phonemizer.phonemize(&text)?;
-                    let ids = voice.spec.phoneme_ids(&phonemes);
-                    let audio = voice.infer(&ids, job.speed)?;
+                    let audio = voice.synthesize(&text, job.speed)?;
                     self.counters.clauses.fetch_add(1, Ordering::Relaxed);
                     let audio = self.resamplers.resample(&audio, job.rate)?;
                     let mut pcm = if audio.is_empty() {

@@ -21,6 +21,16 @@ pub const MAX_PAUSE_MS: u32 = 5_000;
 
 /// Normalise prompt text (with markup) into speakable pieces.
 pub fn normalize(text: &str) -> Vec<Piece> {
+    normalize_markup(text, normalize_words, spell_chars)
+}
+
+/// The markup parser shared by the languages: `words` normalises plain text, `spell` the
+/// content of `{digits:...}`.
+pub(crate) fn normalize_markup(
+    text: &str,
+    words: impl Fn(&str) -> String,
+    spell: impl Fn(&str) -> String,
+) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
@@ -28,11 +38,11 @@ pub fn normalize(text: &str) -> Vec<Piece> {
             break;
         };
         let close = open + close_rel;
-        push_text(&mut pieces, &normalize_words(&rest[..open]));
+        push_text(&mut pieces, &words(&rest[..open]));
         let inner = &rest[open + 1..close];
         match inner.split_once(':') {
             Some((name, arg)) if name.trim().eq_ignore_ascii_case("digits") => {
-                push_text(&mut pieces, &spell_chars(arg));
+                push_text(&mut pieces, &spell(arg));
             }
             Some((name, arg)) if name.trim().eq_ignore_ascii_case("pause") => {
                 if let Some(ms) = parse_pause(arg) {
@@ -40,11 +50,11 @@ pub fn normalize(text: &str) -> Vec<Piece> {
                 }
             }
             // Unknown markup: speak its content rather than lose it.
-            _ => push_text(&mut pieces, &normalize_words(inner)),
+            _ => push_text(&mut pieces, &words(inner)),
         }
         rest = &rest[close + 1..];
     }
-    push_text(&mut pieces, &normalize_words(rest));
+    push_text(&mut pieces, &words(rest));
     pieces
 }
 

@@ -1,4 +1,4 @@
-//! Voice rate (22.05 kHz) -> 8 kHz (phone) or 16 kHz, with rubato's FFT resampler.
+//! Voice rate (Piper 22.05 kHz, Kokoro 24 kHz) -> 8 kHz (phone) or 16 kHz, with rubato's FFT resampler.
 //! Each synthesized clause is an independent clip, so it is resampled whole
 //! (`process_all` trims the resampler delay; no state carries between clauses).
 //! (ivr-media has resamplers too; this one keeps ivr-tts independent of it.)
@@ -11,7 +11,7 @@ use rubato::{Fft, FixedSync, Resampler};
 use crate::TtsError;
 
 /// Output rates supported by the engine besides the voice's own.
-pub const SUPPORTED_RATES: [u32; 3] = [8000, 16000, 22050];
+pub const SUPPORTED_RATES: [u32; 4] = [8000, 16000, 22050, 24000];
 
 /// Resamplers from one input rate to any number of output rates (built on first use).
 pub struct Resamplers {

@@ -1,0 +1,213 @@
+//! Word-level readings the per-character `pinyin` crate gets wrong: polyphones (行 in 银行,
+//! 重 in 重新, 还 in 还款...) and words whose last syllable is in the neutral tone (谢谢, 东西).
+//! Keys are words as jieba segments them (the G2P adds every key to jieba's dictionary, so
+//! they stay whole). Values: tone-numbered pinyin, one syllable per character, 5 = neutral.
+
+/// Readings of whole words.
+pub const WORD_READINGS: &[(&str, &str)] = &[
+    // 行 háng (trade, bank) vs xíng (go, OK)
+    ("银行", "yin2 hang2"),
+    ("行业", "hang2 ye4"),
+    ("行长", "hang2 zhang3"),
+    ("分行", "fen1 hang2"),
+    ("支行", "zhi1 hang2"),
+    ("总行", "zong3 hang2"),
+    ("行情", "hang2 qing2"),
+    ("同行", "tong2 hang2"),
+    ("本行", "ben3 hang2"),
+    ("我行", "wo3 hang2"),
+    ("各行各业", "ge4 hang2 ge4 ye4"),
+    // 重 chóng (again) vs zhòng (heavy)
+    ("重新", "chong2 xin1"),
+    ("重复", "chong2 fu4"),
+    ("重来", "chong2 lai2"),
+    ("重试", "chong2 shi4"),
+    ("重置", "chong2 zhi4"),
+    ("重播", "chong2 bo1"),
+    ("重拨", "chong2 bo1"),
+    ("重发", "chong2 fa1"),
+    ("重启", "chong2 qi3"),
+    ("重庆", "chong2 qing4"),
+    ("重建", "chong2 jian4"),
+    ("重叠", "chong2 die2"),
+    ("重新安排", "chong2 xin1 an1 pai2"),
+    // 还 huán (give back) vs hái (still)
+    ("还款", "huan2 kuan3"),
+    ("还钱", "huan2 qian2"),
+    ("归还", "gui1 huan2"),
+    ("偿还", "chang2 huan2"),
+    ("退还", "tui4 huan2"),
+    ("还贷", "huan2 dai4"),
+    ("还清", "huan2 qing1"),
+    ("还有", "hai2 you3"),
+    ("还是", "hai2 shi4"),
+    // 长 zhǎng (grow, head of) — 长 alone and elsewhere is cháng (see CHAR_READINGS)
+    ("成长", "cheng2 zhang3"),
+    ("增长", "zeng1 zhang3"),
+    ("长大", "zhang3 da4"),
+    ("家长", "jia1 zhang3"),
+    ("校长", "xiao4 zhang3"),
+    ("部长", "bu4 zhang3"),
+    ("队长", "dui4 zhang3"),
+    ("店长", "dian4 zhang3"),
+    ("生长", "sheng1 zhang3"),
+    // 得 dé (obtain); as a particle it is de (handled by position)
+    ("得到", "de2 dao4"),
+    ("获得", "huo4 de2"),
+    ("取得", "qu3 de2"),
+    ("赢得", "ying2 de2"),
+    ("使得", "shi3 de2"),
+    ("得分", "de2 fen1"),
+    ("不得不", "bu4 de2 bu4"),
+    ("觉得", "jue2 de5"),
+    ("记得", "ji4 de5"),
+    ("值得", "zhi2 de5"),
+    ("懂得", "dong3 de5"),
+    // 了 liǎo (finish, understand)
+    ("了解", "liao3 jie3"),
+    ("了不起", "liao3 bu4 qi3"),
+    ("受不了", "shou4 bu4 liao3"),
+    ("为了", "wei4 le5"),
+    ("除了", "chu2 le5"),
+    // 的 dí / dì
+    ("的确", "di2 que4"),
+    ("目的", "mu4 di4"),
+    ("目的地", "mu4 di4 di4"),
+    ("的士", "di1 shi4"),
+    // 着 zháo / zhuó
+    ("着急", "zhao2 ji2"),
+    ("睡着", "shui4 zhao2"),
+    ("着火", "zhao2 huo3"),
+    ("着凉", "zhao2 liang2"),
+    ("着想", "zhuo2 xiang3"),
+    ("着手", "zhuo2 shou3"),
+    ("着陆", "zhuo2 lu4"),
+    // 都 dū (capital)
+    ("首都", "shou3 du1"),
+    ("成都", "cheng2 du1"),
+    ("都市", "du1 shi4"),
+    // 为 wéi (be, act as)
+    ("成为", "cheng2 wei2"),
+    ("作为", "zuo4 wei2"),
+    ("认为", "ren4 wei2"),
+    ("以为", "yi3 wei2"),
+    ("行为", "xing2 wei2"),
+    ("称为", "cheng1 wei2"),
+    ("为止", "wei2 zhi3"),
+    ("为难", "wei2 nan2"),
+    ("因为", "yin1 wei4"),
+    ("为什么", "wei4 shen2 me5"),
+    // 没 mò
+    ("没收", "mo4 shou1"),
+    ("淹没", "yan1 mo4"),
+    // 乐 yuè (music)
+    ("音乐", "yin1 yue4"),
+    ("乐器", "yue4 qi4"),
+    ("乐队", "yue4 dui4"),
+    // 发 fà (hair)
+    ("头发", "tou2 fa5"),
+    ("理发", "li3 fa4"),
+    ("发型", "fa4 xing2"),
+    // 只 zhī (measure word)
+    ("一只", "yi4 zhi1"),
+    ("两只", "liang3 zhi1"),
+    ("几只", "ji3 zhi1"),
+    // 便 pián
+    ("便宜", "pian2 yi5"),
+    // 觉 jiào (sleep)
+    ("睡觉", "shui4 jiao4"),
+    ("午觉", "wu3 jiao4"),
+    // 调 tiáo (adjust)
+    ("调整", "tiao2 zheng3"),
+    ("空调", "kong1 tiao2"),
+    ("调节", "tiao2 jie2"),
+    ("协调", "xie2 tiao2"),
+    ("调试", "tiao2 shi4"),
+    ("调解", "tiao2 jie3"),
+    // other polyphones common on a hotline
+    ("出差", "chu1 chai1"),
+    ("差别", "cha1 bie2"),
+    ("误差", "wu4 cha1"),
+    ("差不多", "cha4 bu5 duo1"),
+    ("处理", "chu3 li3"),
+    ("相处", "xiang1 chu3"),
+    ("爱好", "ai4 hao4"),
+    ("好奇", "hao4 qi2"),
+    ("有空", "you3 kong4"),
+    ("空闲", "kong4 xian2"),
+    ("放假", "fang4 jia4"),
+    ("请假", "qing3 jia4"),
+    ("假期", "jia4 qi1"),
+    ("答应", "da1 ying5"),
+    ("回应", "hui2 ying4"),
+    ("应用", "ying4 yong4"),
+    ("对应", "dui4 ying4"),
+    ("数量", "shu4 liang4"),
+    ("测量", "ce4 liang2"),
+    ("商量", "shang1 liang5"),
+    ("数一数", "shu3 yi5 shu3"),
+    ("种植", "zhong4 zhi2"),
+    ("电子", "dian4 zi3"),
+    ("子女", "zi3 nv3"),
+    // ordinal 一 keeps its first tone
+    ("一月", "yi1 yue4"),
+    ("一号", "yi1 hao4"),
+    ("一楼", "yi1 lou2"),
+    ("第一", "di4 yi1"),
+    ("一一", "yi1 yi1"),
+    ("星期一", "xing1 qi1 yi1"),
+    ("周一", "zhou1 yi1"),
+    // neutral-tone words
+    ("谢谢", "xie4 xie5"),
+    ("先生", "xian1 sheng5"),
+    ("东西", "dong1 xi5"),
+    ("什么", "shen2 me5"),
+    ("怎么", "zen3 me5"),
+    ("这么", "zhe4 me5"),
+    ("那么", "na4 me5"),
+    ("多么", "duo1 me5"),
+    ("朋友", "peng2 you5"),
+    ("麻烦", "ma2 fan5"),
+    ("客气", "ke4 qi5"),
+    ("不客气", "bu2 ke4 qi5"),
+    ("时候", "shi2 hou5"),
+    ("明白", "ming2 bai5"),
+    ("知道", "zhi1 dao5"),
+    ("告诉", "gao4 su5"),
+    ("意思", "yi4 si5"),
+    ("地方", "di4 fang5"),
+    ("清楚", "qing1 chu5"),
+    ("名字", "ming2 zi5"),
+    ("衣服", "yi1 fu5"),
+    ("孩子", "hai2 zi5"),
+    ("事情", "shi4 qing5"),
+    ("认识", "ren4 shi5"),
+    ("喜欢", "xi3 huan5"),
+    ("舒服", "shu1 fu5"),
+    ("休息", "xiu1 xi5"),
+    ("消息", "xiao1 xi5"),
+    ("漂亮", "piao4 liang5"),
+    ("已经", "yi3 jing1"),
+    ("耽误", "dan1 wu5"),
+    ("关系", "guan1 xi5"),
+];
+
+/// Characters whose crate reading is the rarer one wherever they appear outside the table
+/// (长 is cháng in 很长, 长期, 延长; the zhǎng words are listed above).
+pub const CHAR_DEFAULTS: &[(char, &str)] = &[('长', "chang2")];
+
+/// Readings of single-character words where the crate's first reading is the rarer one
+/// when the character stands alone.
+pub const CHAR_READINGS: &[(char, &str)] = &[
+    ('得', "de5"),
+    ('地', "de5"),
+    ('了', "le5"),
+    ('的', "de5"),
+    ('着', "zhe5"),
+];
+
+/// Particles and suffixes that are in the neutral tone when they end a longer word
+/// (我们, 好吗, 桌子, 觉得).
+pub const NEUTRAL_SUFFIXES: &[char] = &[
+    '们', '么', '吗', '呢', '吧', '啊', '呀', '的', '了', '着', '得', '子',
+];
