@@ -264,7 +264,14 @@ fn transcript(lines: &[TranscriptLine]) -> Markup {
     }
 }
 
+/// Characters kept as they are in a query or path value (RFC 3986 unreserved).
+const KEEP_IN_URL: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encode a query or path value.
 fn url(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, KEEP_IN_URL).to_string()
 }
