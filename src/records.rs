@@ -137,24 +137,17 @@ impl RecordStore {
     /// Also writes the derived query columns (see `QueryColumns`); the transcript file,
     /// if any, is read once here so the console can search it without opening files.
     pub fn save(&self, r: &CallRecord) -> Result<()> {
-        let q = QueryColumns::of(r);
-        self.conn()?.execute(
-            "INSERT OR REPLACE INTO calls (id, started_at, caller, outcome, record,
-                duration_s, handoff_reason, intents, first_audio_ms, transcript_text)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                r.id,
-                r.started_at,
-                r.caller,
-                r.outcome.as_str(),
-                serde_json::to_string(r)?,
-                r.duration_s,
-                r.handoff_reason,
-                q.intents,
-                q.first_audio_ms,
-                q.transcript_text
-            ],
-        )?;
+        save_on(&self.conn()?, r)
+    }
+
+    /// Many records in one transaction (imports, generated test data).
+    pub fn save_all(&self, records: &[CallRecord]) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        for r in records {
+            save_on(&tx, r)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -199,6 +192,28 @@ impl RecordStore {
         conn.execute("DELETE FROM calls WHERE started_at < ?1", params![cutoff])?;
         Ok(ids.len())
     }
+}
+
+fn save_on(conn: &Connection, r: &CallRecord) -> Result<()> {
+    let q = QueryColumns::of(r);
+    conn.execute(
+        "INSERT OR REPLACE INTO calls (id, started_at, caller, outcome, record,
+            duration_s, handoff_reason, intents, first_audio_ms, transcript_text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            r.id,
+            r.started_at,
+            r.caller,
+            r.outcome.as_str(),
+            serde_json::to_string(r)?,
+            r.duration_s,
+            r.handoff_reason,
+            q.intents,
+            q.first_audio_ms,
+            q.transcript_text
+        ],
+    )?;
+    Ok(())
 }
 
 /// Appends transcript lines to `transcript.jsonl`, flushed per line.

@@ -16,6 +16,8 @@ mod browser_tests;
 #[cfg(test)]
 mod http_tests;
 #[cfg(test)]
+mod perf_tests;
+#[cfg(test)]
 mod test_data;
 
 pub use auth::{ConsoleUser, Role, hash_password, read_password_line};

@@ -12,8 +12,12 @@ use serde::de::IntoDeserializer;
 
 use super::{CallRecord, Outcome, RecordStore, TranscriptLine, rfc3339};
 
-/// Schema version with the query columns (`PRAGMA user_version`).
+/// Schema versions (`PRAGMA user_version`): 1 added the query columns, 2 a covering
+/// index over them. The columns come after the JSON blob in each row, so reading them
+/// from the table walks the blob's overflow pages; the index holds them alone. The
+/// transcript text stays out of it: it would triple the index that every KPI scans.
 const SCHEMA_WITH_QUERY_COLUMNS: i64 = 1;
+const SCHEMA_WITH_QUERY_INDEX: i64 = 2;
 
 /// Columns derived from a record for queries; the JSON `record` stays the truth.
 pub(super) struct QueryColumns {
@@ -56,9 +60,20 @@ impl QueryColumns {
 /// Add the query columns to an older database and fill them from each record.
 pub(super) fn migrate(conn: &Connection, store: &RecordStore) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version >= SCHEMA_WITH_QUERY_COLUMNS {
-        return Ok(());
+    if version < SCHEMA_WITH_QUERY_COLUMNS {
+        add_query_columns(conn, store)?;
     }
+    if version < SCHEMA_WITH_QUERY_INDEX {
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS calls_query ON calls(started_at, id, outcome, duration_s,
+                handoff_reason, intents, first_audio_ms, caller);
+             PRAGMA user_version = {SCHEMA_WITH_QUERY_INDEX};"
+        ))?;
+    }
+    Ok(())
+}
+
+fn add_query_columns(conn: &Connection, store: &RecordStore) -> Result<()> {
     let columns: Vec<String> = {
         let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('calls')")?;
         stmt.query_map([], |r| r.get(0))?
@@ -80,12 +95,12 @@ pub(super) fn migrate(conn: &Connection, store: &RecordStore) -> Result<()> {
         stmt.query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?
     };
-    for json in records {
-        // A corrupt row keeps empty query columns; `get` reports it when it is read.
-        if let Ok(r) = serde_json::from_str::<CallRecord>(&json) {
-            store.save(&r)?;
-        }
-    }
+    // A corrupt row keeps empty query columns; `get` reports it when it is read.
+    let parsed: Vec<CallRecord> = records
+        .iter()
+        .filter_map(|json| serde_json::from_str(json).ok())
+        .collect();
+    store.save_all(&parsed)?;
     conn.execute_batch(&format!(
         "PRAGMA user_version = {SCHEMA_WITH_QUERY_COLUMNS}"
     ))?;
