@@ -279,17 +279,19 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     text,
                     cacheable,
                     speed,
-                } => match engines.speech_source(&text, cacheable, speed) {
-                    Ok(SpeechSource::Cached(pcm)) => {
-                        core.on_speech_audio(id, &pcm, true, now);
-                        core.on_speech_done(id, Ok(()), now);
+                } => {
+                    match engines.speech_source(&text, cacheable, speed) {
+                        Ok(SpeechSource::Cached(pcm)) => {
+                            core.on_speech_audio(id, &pcm, true, now);
+                            core.on_speech_done(id, Ok(()), now);
+                        }
+                        Ok(SpeechSource::Live(s)) => {
+                            let c = s.cancel.clone();
+                            speech.insert(id, (s, c));
+                        }
+                        Err(e) => core.on_speech_done(id, Err(e), now),
                     }
-                    Ok(SpeechSource::Live(s)) => {
-                        let c = s.cancel.clone();
-                        speech.insert(id, (s, c));
-                    }
-                    Err(e) => core.on_speech_done(id, Err(e), now),
-                },
+                }
                 Output::CancelSpeak { id } => {
                     if let Some((_, c)) = speech.remove(&id) {
                         c.cancel();
