@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(cmake clang libclang-dev pkg-config libespeak-ng-dev espeak-ng-data python3-pip)
-TEST_PKGS=(sip-tester baresip tshark sox espeak-ng linphone-cli fonts-dejavu-core)
+TEST_PKGS=(sip-tester baresip tshark sox espeak-ng linphone-cli fonts-dejavu-core chromium)
 
 missing=()
 for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do

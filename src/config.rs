@@ -21,6 +21,7 @@ pub struct Config {
     pub asr: ivr_asr::AsrConfig,
     pub tts: ivr_tts::TtsConfig,
     pub dialog: ivr_dialog::DialogConfig,
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for Config {
@@ -34,6 +35,7 @@ impl Default for Config {
             asr: Default::default(),
             tts: Default::default(),
             dialog: Default::default(),
+            console: Default::default(),
         }
     }
 }

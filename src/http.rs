@@ -1,5 +1,6 @@
 //! The operations port: `/metrics` (Prometheus), `/healthz` (process alive) and
-//! `/readyz` (taking calls: models loaded, SIP bound, not draining).
+//! `/readyz` (taking calls: models loaded, SIP bound, not draining), and the analyst
+//! console (`/console/`, `/api/`) when enabled.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,10 +67,12 @@ pub fn install_metrics() -> Result<PrometheusHandle> {
     Ok(handle)
 }
 
+/// `console`: the analyst console's routes (`crate::console::router`), if enabled.
 pub async fn serve(
     addr: &str,
     prom: PrometheusHandle,
     health: Arc<Health>,
+    console: Option<Router>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -79,7 +82,8 @@ pub async fn serve(
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
-        .with_state(AppState { prom, health });
+        .with_state(AppState { prom, health })
+        .merge(console.unwrap_or_default());
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP server stopped");

@@ -4,6 +4,7 @@
 mod call;
 mod cmd;
 mod config;
+mod console;
 mod doctor;
 mod http;
 mod logging;
@@ -59,6 +60,8 @@ enum Command {
     Dialog(cmd::dialog::DialogCommand),
     #[command(flatten)]
     Replay(cmd::replay::ReplayCommand),
+    #[command(flatten)]
+    Console(cmd::console::ConsoleCommand),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Tts(c) => cmd::tts::run(c, &cfg),
         Command::Dialog(c) => cmd::dialog::run(c, &cfg),
         Command::Replay(c) => cmd::replay::run(c, &cfg),
+        Command::Console(c) => cmd::console::run(c),
     };
     match result {
         Ok(code) => code,

@@ -17,6 +17,10 @@ pub use ivr_dialog::Outcome;
 
 pub use crate::call::{TranscriptLine, TurnLatency};
 
+mod query;
+pub use query::{CallFilter, CallPage, CallRow, KpiRow, Period};
+use query::{QueryColumns, migrate};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     pub id: String,
@@ -101,7 +105,8 @@ impl RecordStore {
             db: data_dir.join("calls.sqlite"),
             calls_dir,
         };
-        store.conn()?.execute_batch(
+        let conn = store.conn()?;
+        conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS calls (
                 id TEXT PRIMARY KEY,
                 started_at TEXT NOT NULL,
@@ -111,6 +116,7 @@ impl RecordStore {
             );
             CREATE INDEX IF NOT EXISTS calls_started ON calls(started_at);",
         )?;
+        migrate(&conn, &store)?;
         Ok(store)
     }
 
@@ -128,11 +134,20 @@ impl RecordStore {
         Ok(d)
     }
 
+    /// Also writes the derived query columns (see `QueryColumns`); the transcript file,
+    /// if any, is read once here so the console can search it without opening files.
     pub fn save(&self, r: &CallRecord) -> Result<()> {
-        self.conn()?.execute(
-            "INSERT OR REPLACE INTO calls (id, started_at, caller, outcome, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![r.id, r.started_at, r.caller, r.outcome.as_str(), serde_json::to_string(r)?],
-        )?;
+        save_on(&self.conn()?, r)
+    }
+
+    /// Many records in one transaction (imports, generated test data).
+    pub fn save_all(&self, records: &[CallRecord]) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        for r in records {
+            save_on(&tx, r)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -177,6 +192,28 @@ impl RecordStore {
         conn.execute("DELETE FROM calls WHERE started_at < ?1", params![cutoff])?;
         Ok(ids.len())
     }
+}
+
+fn save_on(conn: &Connection, r: &CallRecord) -> Result<()> {
+    let q = QueryColumns::of(r);
+    conn.execute(
+        "INSERT OR REPLACE INTO calls (id, started_at, caller, outcome, record,
+            duration_s, handoff_reason, intents, first_audio_ms, transcript_text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            r.id,
+            r.started_at,
+            r.caller,
+            r.outcome.as_str(),
+            serde_json::to_string(r)?,
+            r.duration_s,
+            r.handoff_reason,
+            q.intents,
+            q.first_audio_ms,
+            q.transcript_text
+        ],
+    )?;
+    Ok(())
 }
 
 /// Appends transcript lines to `transcript.jsonl`, flushed per line.
@@ -227,6 +264,55 @@ mod tests {
         assert_eq!(ids, vec!["b", "a"]);
         assert_eq!(store.prune_before(t0 + Duration::from_secs(30)).unwrap(), 1);
         assert_eq!(store.list(10).unwrap().len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_old_database_gets_the_query_columns() {
+        let dir = tmp();
+        let t0 = SystemTime::now() - Duration::from_secs(3600);
+        let mut a = CallRecord::new("old", "sip-o", "carol", "ivr", t0);
+        a.outcome = Outcome::Transferred;
+        a.intents = vec!["agent".into()];
+        {
+            // The layout before the query columns: one JSON blob per call.
+            let c = Connection::open(dir.join("calls.sqlite")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE calls (id TEXT PRIMARY KEY, started_at TEXT NOT NULL,
+                 caller TEXT NOT NULL, outcome TEXT NOT NULL, record TEXT NOT NULL);",
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO calls VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    a.id,
+                    a.started_at,
+                    a.caller,
+                    "transferred",
+                    serde_json::to_string(&a).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        let store = RecordStore::open(&dir).unwrap();
+        assert_eq!(store.get("old").unwrap().unwrap(), a);
+        let period = Period {
+            since: t0 - Duration::from_secs(60),
+            until: SystemTime::now(),
+        };
+        let page = store
+            .query_calls(&CallFilter {
+                period,
+                outcome: Some(Outcome::Transferred),
+                intent: Some("agent".into()),
+                text: None,
+                offset: 0,
+                limit: 10,
+            })
+            .unwrap();
+        assert_eq!(page.total, 1);
+        assert_eq!(page.calls[0].intents, vec!["agent"]);
+        assert_eq!(store.kpi_rows(&period).unwrap().len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

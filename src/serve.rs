@@ -51,7 +51,14 @@ pub fn run(args: ServeArgs, mut cfg: Config) -> Result<ExitCode> {
 async fn serve(flow: Option<PathBuf>, cfg: Config) -> Result<ExitCode> {
     let prom = http::install_metrics()?;
     let health = Arc::new(Health::default());
-    let (http_addr, _http_task) = http::serve(&cfg.server.http, prom, health.clone()).await?;
+    let console = crate::console::router(&cfg.console, std::path::Path::new(&cfg.data_dir))
+        .context("the analyst console ([console])")?;
+    let console_on = console.is_some();
+    let (http_addr, _http_task) =
+        http::serve(&cfg.server.http, prom, health.clone(), console).await?;
+    if console_on {
+        println!("ivr: analyst console on http://{http_addr}/console/");
+    }
 
     let listen: SocketAddr = cfg
         .sip

@@ -3,6 +3,7 @@
 pub mod asr;
 pub mod calls;
 pub mod config;
+pub mod console;
 pub mod dialog;
 pub mod media;
 pub mod models;

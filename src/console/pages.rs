@@ -1,0 +1,277 @@
+//! The console's HTML pages (maud, inline CSS, no JavaScript): overview, call list, call.
+
+use std::time::SystemTime;
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use maud::{DOCTYPE, Markup, html};
+
+use super::api;
+use super::auth::Principal;
+use super::charts;
+use super::kpis::Kpis;
+use super::queries::{CallsQuery, PeriodQuery};
+use super::{ConsoleError, ConsoleState, blocking};
+use crate::records::{CallRecord, Outcome, TranscriptLine};
+use ivr_dialog::Speaker;
+
+const CSS: &str = "
+body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:0;color:#1d2733;background:#f5f7fa}
+header{background:#1f3b5c;color:#fff;padding:10px 20px;display:flex;gap:24px;align-items:center}
+header a{color:#fff;text-decoration:none}header .user{margin-left:auto;opacity:.8}
+main{padding:16px 20px;max-width:1100px}
+.tiles{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
+.tile{background:#fff;border:1px solid #d8dee6;border-radius:6px;padding:10px 14px;min-width:140px}
+.tile .v{font-size:1.6em;font-weight:600}.tile .l{font-size:.85em;color:#55606e}
+table{border-collapse:collapse;background:#fff;margin:8px 0}
+td,th{border:1px solid #d8dee6;padding:4px 8px;text-align:left;font-size:.92em}
+th{background:#eef2f6}tr.bot td{background:#f8fafc}
+.interrupted{color:#a33;font-weight:600}.zh{color:#667;font-size:.9em}
+form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:8px 0}
+form.filters label{display:flex;flex-direction:column;font-size:.85em}
+.chart{background:#fff;border:1px solid #d8dee6}
+";
+
+/// A label in English with its Chinese beside it.
+fn label(en: &str, zh: &str) -> Markup {
+    html! { (en) " " span.zh { (zh) } }
+}
+
+fn layout(title: &str, user: &Principal, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " - ivr console" }
+                style { (maud::PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    strong { "ivr console " span.zh { "分析控制台" } }
+                    a href="/console/" { (label("Overview", "概览")) }
+                    a href="/console/calls" { (label("Calls", "通话")) }
+                    span.user { (user.name) " (" (user.role.as_str()) ")" }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn ms(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.0} ms"))
+}
+
+fn period_form(action: &str, since: &str, until: &str, extra: Markup) -> Markup {
+    html! {
+        form.filters method="get" action=(action) {
+            label { (label("Since", "开始")) input type="text" name="since" value=(since) placeholder="2026-12-01"; }
+            label { (label("Until", "结束")) input type="text" name="until" value=(until) placeholder="2026-12-07"; }
+            (extra)
+            button type="submit" { (label("Apply", "应用")) }
+        }
+    }
+}
+
+fn tile(id: &str, value: String, en: &str, zh: &str) -> Markup {
+    html! { div.tile { div.v id=(id) { (value) } div.l { (label(en, zh)) } } }
+}
+
+pub async fn overview(
+    State(s): State<ConsoleState>,
+    Extension(user): Extension<Principal>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Markup, ConsoleError> {
+    let period = q.period(SystemTime::now())?;
+    let store = s.store.clone();
+    let rows = blocking(move || Ok(store.kpi_rows(&period)?)).await?;
+    let k = Kpis::compute(&rows);
+    let since = crate::records::rfc3339(period.since);
+    let until = crate::records::rfc3339(period.until);
+    let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
+    let body = html! {
+        (period_form("/console/", q.since.as_deref().unwrap_or(""), q.until.as_deref().unwrap_or(""), html! {}))
+        p { "Period " span.zh { "时段" } ": " span id="period" { (since) " - " (until) } }
+        div.tiles {
+            (tile("kpi-calls", k.calls.to_string(), "Calls", "通话量"))
+            (tile("kpi-containment", pct(k.containment_rate), "Containment", "自助解决率"))
+            (tile("kpi-transfer", pct(k.transfer_rate), "Transferred", "转人工率"))
+            (tile("kpi-abandonment", pct(k.abandonment_rate), "Abandoned", "放弃率"))
+            (tile("kpi-aht", k.average_handle_time_s.map_or_else(|| "-".into(), |s| format!("{s:.1} s")), "Avg handle time", "平均处理时长"))
+            (tile("kpi-latency-p50", ms(k.latency_p50_ms), "Latency p50", "响应延迟 p50"))
+            (tile("kpi-latency-p95", ms(k.latency_p95_ms), "Latency p95", "响应延迟 p95"))
+        }
+        h2 { (label("Calls by hour of day (UTC)", "每小时通话量")) }
+        (charts::bar_chart("Calls by hour of day (UTC)", &hours, &k.calls_by_hour))
+        h2 { (label("Transfers by hand-off reason", "转人工原因")) }
+        @if k.transfer_rate_by_reason.is_empty() { p { "No transfers." } }
+        @else {
+            table id="transfer-reasons" {
+                tr { th { "Reason" } th { "Share of calls" } }
+                @for (reason, share) in &k.transfer_rate_by_reason { tr { td { (reason) } td { (pct(*share)) } } }
+            }
+        }
+        h2 { (label("Top intents", "热门意图")) }
+        @if k.top_intents.is_empty() { p { "No intents." } }
+        @else {
+            table id="top-intents" {
+                tr { th { "Intent" } th { "Calls" } }
+                @for (intent, n) in &k.top_intents {
+                    tr {
+                        td { a href=(format!("/console/calls?intent={}&since={}&until={}", url(intent), url(&since), url(&until))) { (intent) } }
+                        td { (n) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout("Overview", &user, body))
+}
+
+pub async fn calls(
+    State(s): State<ConsoleState>,
+    Extension(user): Extension<Principal>,
+    Query(q): Query<CallsQuery>,
+) -> Result<Markup, ConsoleError> {
+    let filter = q.filter(SystemTime::now())?;
+    let page_no = CallsQuery::page_of(&filter);
+    let page = api::list(&s, &user, &q).await?;
+    let pages = page.total.div_ceil(filter.limit).max(1);
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let outcome_sel = v(&q.outcome);
+    let extra = html! {
+        label { (label("Outcome", "结果")) select name="outcome" {
+            option value="" { "any" }
+            @for o in [Outcome::Contained, Outcome::Transferred, Outcome::Abandoned, Outcome::Failed] {
+                option value=(o.as_str()) selected[outcome_sel == o.as_str()] { (o.as_str()) }
+            }
+        } }
+        label { (label("Intent", "意图")) input type="text" name="intent" value=(v(&q.intent)); }
+        label { (label("Text in transcript", "转写文本")) input type="text" name="q" value=(v(&q.q)); }
+    };
+    let link = |p: usize| {
+        format!(
+            "/console/calls?since={}&until={}&outcome={}&intent={}&q={}&page={p}&per_page={}",
+            url(&v(&q.since)),
+            url(&v(&q.until)),
+            url(&outcome_sel),
+            url(&v(&q.intent)),
+            url(&v(&q.q)),
+            filter.limit
+        )
+    };
+    let body = html! {
+        (period_form("/console/calls", &v(&q.since), &v(&q.until), extra))
+        p { span id="calls-total" { (page.total) } " calls " span.zh { "通话" } ", page " (page_no) " of " (pages) }
+        table id="calls" {
+            tr { th { "Started" } th { "Caller" } th { "Outcome" } th { "Duration" } th { "Hand-off" } th { "Intents" } }
+            @for c in &page.calls {
+                tr.call {
+                    td { a href=(format!("/console/calls/{}", url(&c.id))) { (c.started_at) } }
+                    td { (c.caller) }
+                    td.outcome { (c.outcome.as_str()) }
+                    td { (format!("{:.1} s", c.duration_s)) }
+                    td { (c.handoff_reason.as_deref().unwrap_or("")) }
+                    td { (c.intents.join(", ")) }
+                }
+            }
+        }
+        p {
+            @if page_no > 1 { a rel="prev" href=(link(page_no - 1)) { "< previous" } " " }
+            @if page_no < pages { a rel="next" href=(link(page_no + 1)) { "next >" } }
+        }
+    };
+    Ok(layout("Calls", &user, body))
+}
+
+pub async fn call(
+    State(s): State<ConsoleState>,
+    Extension(user): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Markup, ConsoleError> {
+    let (r, lines) = api::one_call(&s, &user, &id).await?;
+    let body = html! {
+        (summary(&r))
+        @if r.audio_path.is_some() {
+            h2 { (label("Recording (caller left, bot right)", "录音")) }
+            audio id="recording" controls preload="metadata" src=(format!("/console/calls/{}/audio.wav", url(&r.id))) {}
+        }
+        h2 { (label("Transcript", "转写")) }
+        (transcript(&lines))
+        h2 { (label("Slots", "槽位")) }
+        @match r.slots.as_object() {
+            Some(o) if !o.is_empty() => table id="slots" {
+                @for (k, v) in o { tr { th { (k) } td { (v.as_str().map_or_else(|| v.to_string(), str::to_string)) } } }
+            },
+            _ => p { "None." },
+        }
+        h2 { (label("Turn latency", "每轮延迟")) }
+        table id="latency" {
+            tr { th { "Turn" } th { "ASR" } th { "Dialog" } th { "First audio" } th { "From cache" } }
+            @for t in &r.turns {
+                tr { td { (t.turn) } td { (ms(t.asr_ms)) } td { (ms(t.dialog_ms)) } td { (ms(t.first_audio_ms)) } td { (if t.cached { "yes" } else { "no" }) } }
+            }
+        }
+    };
+    Ok(layout(&format!("Call {}", r.id), &user, body))
+}
+
+fn summary(r: &CallRecord) -> Markup {
+    html! {
+        table id="summary" {
+            tr { th { (label("Started", "开始时间")) } td { (r.started_at) } }
+            tr { th { (label("Caller", "来电号码")) } td { (r.caller) } }
+            tr { th { (label("Called", "被叫")) } td { (r.called) } }
+            tr { th { (label("Duration", "时长")) } td { (format!("{:.1} s", r.duration_s)) } }
+            tr { th { (label("Outcome", "结果")) } td id="outcome" { (r.outcome.as_str()) } }
+            tr { th { (label("Hand-off", "转接")) } td id="handoff" {
+                (r.handoff_reason.as_deref().unwrap_or("-"))
+                @if let Some(t) = &r.handoff_target { " -> " (t) }
+            } }
+            tr { th { (label("Intents", "意图")) } td id="intents" { (r.intents.join(", ")) } }
+            tr { th { (label("Sentiment", "情绪")) } td { (format!("{:.2}", r.sentiment)) } }
+            @if let Some(e) = &r.error { tr { th { "Error" } td { (e) } } }
+        }
+    }
+}
+
+fn transcript(lines: &[TranscriptLine]) -> Markup {
+    let barge_ins = lines.iter().filter(|l| l.interrupted).count();
+    html! {
+        p { "Barge-ins " span.zh { "打断" } ": " span id="barge-ins" { (barge_ins) } }
+        table id="transcript" {
+            tr { th { "Time (s)" } th { "Speaker" } th { "Text" } th { "Confidence" } th { "Intent" } }
+            @for l in lines {
+                @let bot = l.speaker == Speaker::Bot;
+                tr.line.bot[bot] {
+                    td { (format!("{:.2} - {:.2}", l.start, l.end)) }
+                    td.speaker { @if bot { (label("Bot", "机器人")) } @else { (label("Caller", "来电者")) } }
+                    td.text {
+                        (l.text)
+                        @if l.interrupted { " " span.interrupted { "[interrupted 被打断]" } }
+                    }
+                    td { (l.confidence.map_or_else(String::new, |c| format!("{c:.2}"))) }
+                    td { (l.intent.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    }
+}
+
+/// Characters kept as they are in a query or path value (RFC 3986 unreserved).
+const KEEP_IN_URL: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encode a query or path value.
+fn url(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, KEEP_IN_URL).to_string()
+}
