@@ -42,6 +42,10 @@ pub struct CallRecord {
     pub turns: Vec<TurnLatency>,
     pub rtp: serde_json::Value,
     pub error: Option<String>,
+    /// What the caller was served in: the flow's language (absent in records written
+    /// before languages existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<ivr_dialog::Language>,
     pub transcript_path: Option<String>,
     pub audio_path: Option<String>,
 }
@@ -73,6 +77,7 @@ impl CallRecord {
             turns: Vec::new(),
             rtp: serde_json::Value::Null,
             error: None,
+            language: None,
             transcript_path: None,
             audio_path: None,
         }

@@ -94,6 +94,14 @@ async fn serve(flow: Option<PathBuf>, cfg: Config) -> Result<ExitCode> {
         "ivr: listening for SIP on {sip_addr} (UDP and TCP); metrics on http://{http_addr}/metrics"
     );
     println!("ivr: call it with: baresip -e \"/dial sip:parcel@{sip_addr}\"");
+    for r in &cfg.dialog.routes {
+        println!(
+            "ivr: calls to sip:{}@{sip_addr} run {} ({})",
+            r.user,
+            r.flow,
+            engines.flows.for_user(&r.user).language
+        );
+    }
 
     // Admission: refuse new calls while the recogniser's queue is too long.
     {

@@ -107,7 +107,11 @@ pub fn start_server(work: &Path, max_calls: usize) -> Result<IvrServe> {
         rtp_port_min: RTP_MIN,
         rtp_port_max: RTP_MAX,
         rust_log: "warn".into(),
-        env: vec![("IVR_SIP__MAX_CALLS".into(), max_calls.to_string())],
+        // The English script only: no Mandarin route, models or prompt synthesis.
+        env: vec![
+            ("IVR_SIP__MAX_CALLS".into(), max_calls.to_string()),
+            ("IVR_DIALOG__ROUTES".into(), "[]".into()),
+        ],
         startup_timeout: Duration::from_secs(300),
     })
 }

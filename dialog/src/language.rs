@@ -125,10 +125,7 @@ impl Language {
         }
         match kind {
             SlotKind::YesNo => zh::yes_no(text).map(|b| if b { "yes" } else { "no" }.to_string()),
-            SlotKind::Digits { min, max } => {
-                let d = zh::digits(text)?;
-                (d.len() >= *min && d.len() <= *max).then_some(d)
-            }
+            SlotKind::Digits { min, max } => slots::digits_within(zh::digits(text)?, *min, *max),
             SlotKind::Date { future_only } => {
                 let d = zh::date(text, today)?;
                 (!*future_only || d > today).then(|| d.to_string())
@@ -217,6 +214,24 @@ mod tests {
         );
         assert_eq!(
             Language::En.parse_slot(&digits, "幺二三四五六七八", today),
+            None
+        );
+        // One number written twice (heard from Whisper base on a Mandarin call), or said
+        // twice, is taken once; two different numbers are not.
+        assert_eq!(
+            Language::Zh
+                .parse_slot(&digits, "12345678 1 2 3 4 5 6 7 8", today)
+                .as_deref(),
+            Some("12345678")
+        );
+        assert_eq!(
+            Language::En
+                .parse_slot(&digits, "1 2 3 4 5 6 7 8, 12345678", today)
+                .as_deref(),
+            Some("12345678")
+        );
+        assert_eq!(
+            Language::Zh.parse_slot(&digits, "12345678 87654321", today),
             None
         );
         assert_eq!(

@@ -580,14 +580,24 @@ pub fn choice(text: &str, options: &[(String, Vec<String>)]) -> Option<String> {
     None
 }
 
+/// A digit string heard for a slot of `min..=max` digits. The same number twice in a row
+/// is taken once: callers repeat their number ("1 2 3 4 5 6 7 8, 12345678"), and Whisper
+/// sometimes writes one reading twice, as a number and digit by digit (heard on a Mandarin
+/// call: "12345678 1 2 3 4 5 6 7 8").
+pub fn digits_within(d: String, min: usize, max: usize) -> Option<String> {
+    let fits = |n: usize| n >= min && n <= max;
+    if fits(d.len()) {
+        return Some(d);
+    }
+    let (first, second) = d.split_at(d.len() / 2);
+    (d.len() % 2 == 0 && first == second && fits(first.len())).then(|| first.to_string())
+}
+
 /// Parse `text` as a value of `kind`. `None` = no match.
 pub fn parse(kind: &SlotKind, text: &str, today: Date) -> Option<String> {
     match kind {
         SlotKind::YesNo => yes_no(text).map(|b| if b { "yes" } else { "no" }.to_string()),
-        SlotKind::Digits { min, max } => {
-            let d = lenient_digits(text)?;
-            (d.len() >= *min && d.len() <= *max).then_some(d)
-        }
+        SlotKind::Digits { min, max } => digits_within(lenient_digits(text)?, *min, *max),
         SlotKind::Date { future_only } => {
             let d = date(text, today)?;
             (!*future_only || d > today).then(|| d.to_string())

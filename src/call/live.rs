@@ -149,13 +149,11 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
     let now = Instant::now();
     let cfg = core_config(&engines.cfg, codec, media.dtmf_pt, Some(media.remote_rtp));
     let ears = engines.speech_stream()?;
-    let mut core = CallCore::new(
-        cfg,
-        engines.flows.for_user(&to).clone(),
-        ears,
-        ivr_dialog::Date::today_utc(),
-        now,
-    )?;
+    let flow = engines.flows.for_user(&to).clone();
+    // The flow's language picks the recogniser and the voice for the whole call.
+    let language = flow.language;
+    record.language = Some(language);
+    let mut core = CallCore::new(cfg, flow, ears, ivr_dialog::Date::today_utc(), now)?;
 
     let (back_tx, back_rx): (Sender<Back>, Receiver<Back>) = std::sync::mpsc::channel();
     let mut speech: HashMap<u64, (SynthStream, CancelHandle)> = HashMap::new();
@@ -259,7 +257,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                 }
                 Output::Recognize { id, audio, hints } => {
                     let hints = crate::call::asr_hints(&hints);
-                    match engines.asr.submit(audio, hints) {
+                    match engines.asr.submit_in(language.code(), audio, hints) {
                         Ok(t) => {
                             tickets.insert(id, t);
                         }
@@ -274,7 +272,7 @@ fn run_inner(engines: &Arc<Engines>, call: IncomingCall, record: &mut CallRecord
                     text,
                     cacheable,
                     speed,
-                } => match engines.speech_source(&text, cacheable, speed) {
+                } => match engines.speech_source(language, &text, cacheable, speed) {
                     Ok(SpeechSource::Cached(pcm)) => {
                         core.on_speech_audio(id, &pcm, true, now);
                         core.on_speech_done(id, Ok(()), now);

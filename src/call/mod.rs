@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ivr_dialog::Backend;
-use ivr_dialog::Flow;
+use ivr_dialog::{Flow, Language};
 
 use crate::config::Config;
 use crate::records::RecordStore;
@@ -23,9 +23,11 @@ use crate::records::RecordStore;
 pub struct Engines {
     pub cfg: Config,
     pub flows: Flows,
+    /// One pool for every language the flows speak.
     pub asr: ivr_asr::AsrPool,
     pub ort: ivr_asr::OrtEnvironment,
-    pub tts: ivr_tts::TtsEngine,
+    /// One voice per language the flows speak.
+    pub voices: Voices,
     pub backend: Arc<dyn Backend>,
     pub records: RecordStore,
     pub rt: tokio::runtime::Handle,
@@ -53,27 +55,35 @@ impl Engines {
         let ort = crate::paths::model(cfg, crate::paths::ORT_LIB);
         // One ONNX runtime environment for the process, shared by the VAD and the voice.
         let env = ivr_asr::ort_environment(&ort).context("loading the ONNX runtime")?;
-        let whisper = ivr_asr::WhisperModel::load(&models.join(&cfg.asr.model), &cfg.asr.language)
-            .context("loading the Whisper model")?;
+        // Only what the flows need: an English-only deployment loads no Mandarin model.
+        let languages = flows.languages();
+        let codes: Vec<&str> = languages.iter().map(|l| l.code()).collect();
         let asr =
-            ivr_asr::AsrPool::new(whisper, &cfg.asr).context("starting the recogniser pool")?;
+            ivr_asr::AsrPool::load(&models, &cfg.asr, &codes).context("loading the recognisers")?;
         let mut tts_cfg = cfg.tts.clone();
         tts_cfg.cache_dir = data_path(cfg, &cfg.tts.cache_dir).display().to_string();
-        let tts =
-            ivr_tts::TtsEngine::start(&tts_cfg, &models, &env).context("loading the voice")?;
-        let prompts: Vec<String> = flows
-            .all()
-            .iter()
-            .flat_map(|f| f.all_fixed_prompts())
-            .collect();
-        let report = tts
-            .prewarm(&prompts, None)
-            .context("synthesizing the flows' prompts")?;
-        tracing::info!(
-            cached = report.already_cached,
-            synthesized = report.synthesized,
-            "prompt cache ready"
-        );
+        let mut voices = Vec::with_capacity(languages.len());
+        for &language in &languages {
+            let engine =
+                ivr_tts::TtsEngine::start_language(&tts_cfg, language.code(), &models, &env)
+                    .with_context(|| format!("loading the {language} voice"))?;
+            voices.push((language, engine));
+        }
+        let voices = Voices(voices);
+        for flow in flows.all() {
+            let prompts = flow.all_fixed_prompts();
+            let report = voices
+                .get(flow.language)
+                .prewarm(&prompts, None)
+                .with_context(|| format!("synthesizing the prompts of flow {}", flow.name))?;
+            tracing::info!(
+                flow = %flow.name,
+                language = %flow.language,
+                cached = report.already_cached,
+                synthesized = report.synthesized,
+                "prompt cache ready"
+            );
+        }
         // SQLite demo database by default; a webhook when `[dialog] webhook_url` is set.
         let backend: Arc<dyn Backend> = Arc::from(
             cfg.dialog
@@ -86,7 +96,7 @@ impl Engines {
             flows,
             asr,
             ort: env,
-            tts,
+            voices,
             backend,
             records,
             rt,
@@ -107,18 +117,20 @@ impl Engines {
     /// 8 kHz.
     pub fn speech_source(
         &self,
+        language: Language,
         text: &str,
         cacheable: bool,
         speed: f32,
     ) -> Result<SpeechSource, ivr_tts::TtsError> {
-        if cacheable && let Some(pcm) = self.tts.cached_prompt(text, Some(speed)) {
+        let tts = self.voices.get(language);
+        if cacheable && let Some(pcm) = tts.cached_prompt(text, Some(speed)) {
             return Ok(SpeechSource::Cached(pcm));
         }
         let opts = ivr_tts::SynthOptions {
             speed: Some(speed),
             sample_rate: ivr_media::SAMPLE_RATE,
         };
-        self.tts.synthesize(text, opts).map(SpeechSource::Live)
+        tts.synthesize(text, opts).map(SpeechSource::Live)
     }
 
     /// A transfer target is a SIP URI, or a skill group name put into `server.agent_uri`.
@@ -146,6 +158,17 @@ impl Flows {
             .map_or(&self.default, |(_, f)| f)
     }
 
+    /// The languages the flows speak, the default flow's first.
+    pub fn languages(&self) -> Vec<Language> {
+        let mut out: Vec<Language> = Vec::new();
+        for f in self.all() {
+            if !out.contains(&f.language) {
+                out.push(f.language);
+            }
+        }
+        out
+    }
+
     /// Every distinct flow, the default first.
     pub fn all(&self) -> Vec<&Arc<Flow>> {
         let mut out = vec![&self.default];
@@ -155,6 +178,21 @@ impl Flows {
             }
         }
         out
+    }
+}
+
+/// The voices, one per language the flows speak (`Engines::load` starts one for each).
+pub struct Voices(Vec<(Language, ivr_tts::TtsEngine)>);
+
+impl Voices {
+    /// The voice for `language`. Every flow's language has one, so a miss can only be the
+    /// first voice's language serving a flow loaded later: fall back to it.
+    pub fn get(&self, language: Language) -> &ivr_tts::TtsEngine {
+        let first = &self.0[0].1;
+        self.0
+            .iter()
+            .find(|(l, _)| *l == language)
+            .map_or(first, |(_, e)| e)
     }
 }
 

@@ -44,6 +44,7 @@ pub(super) fn write_out(
         &shell.bot_audio,
     )?;
     fill_record(&mut record, core);
+    record.language = Some(shell.language);
     record.handoff_target = shell.handoff_target.clone();
     record.duration_s = duration_s;
     record.ended_at = Some(crate::records::rfc3339(

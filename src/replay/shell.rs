@@ -53,6 +53,8 @@ pub(super) enum Cost {
 
 pub(super) struct Shell<'a> {
     engines: &'a Engines,
+    /// The replayed flow's language: its recogniser and voice.
+    pub(super) language: ivr_dialog::Language,
     backend: Arc<dyn Backend>,
     opts: &'a ReplayOptions,
     pub(super) snapshots: Vec<Snapshot>,
@@ -125,7 +127,7 @@ impl Shell<'_> {
                     let heard = self
                         .engines
                         .asr
-                        .submit(audio, hints)
+                        .submit_in(self.language.code(), audio, hints)
                         .and_then(|ticket| ticket.blocking_wait())
                         .map(heard_from);
                     let ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -142,16 +144,20 @@ impl Shell<'_> {
                     speed,
                 } => {
                     let t = Instant::now();
-                    let audio = match self.engines.speech_source(&text, cacheable, speed) {
-                        Ok(SpeechSource::Cached(pcm)) => Ok((pcm.to_vec(), true)),
-                        Ok(SpeechSource::Live(s)) => {
-                            let r = s.collect_blocking().map(|(pcm, _)| (pcm, false));
-                            let ms = t.elapsed().as_secs_f64() * 1000.0;
-                            self.costs.push((Self::dialog_turns(core), Cost::Tts(ms)));
-                            r
-                        }
-                        Err(e) => Err(e),
-                    };
+                    let audio =
+                        match self
+                            .engines
+                            .speech_source(self.language, &text, cacheable, speed)
+                        {
+                            Ok(SpeechSource::Cached(pcm)) => Ok((pcm.to_vec(), true)),
+                            Ok(SpeechSource::Live(s)) => {
+                                let r = s.collect_blocking().map(|(pcm, _)| (pcm, false));
+                                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                                self.costs.push((Self::dialog_turns(core), Cost::Tts(ms)));
+                                r
+                            }
+                            Err(e) => Err(e),
+                        };
                     match audio {
                         Ok((pcm, cached)) => {
                             core.on_speech_audio(id, &pcm, cached, now);
@@ -230,6 +236,7 @@ pub fn replay(
     let mut core = CallCore::new(cfg, engines.flows.default.clone(), ears, opts.today, t0)?;
     let mut shell = Shell {
         engines,
+        language: engines.flows.default.language,
         backend,
         opts,
         snapshots: Vec::new(),

@@ -66,11 +66,15 @@ impl Server {
             rtp_port_min: 0,
             rtp_port_max: 0,
             rust_log: "info,ivr=debug".into(),
-            env: extra_env
-                .iter()
+            // English only unless a test asks for routes: the Mandarin flow's models and
+            // prompt synthesis would slow every server start (a test passing its own
+            // IVR_DIALOG__ROUTES overrides this, the later value wins).
+            env: std::iter::once(("IVR_DIALOG__ROUTES", "[]"))
+                .chain(extra_env.iter().copied())
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            startup_timeout: Duration::from_secs(180),
+            // A first start synthesizes every fixed prompt (Mandarin: ~2 min on 2 cores).
+            startup_timeout: Duration::from_secs(420),
         };
         let serve = IvrServe::start(&opts).unwrap_or_else(|e| panic!("{e:#}"));
         Server {
@@ -143,6 +147,47 @@ pub fn speech_wav(dir: &Path, voice: &str, segments: &[(f64, &str)], tail_s: f64
     out
 }
 
+/// A Mandarin caller: each segment spoken by the project's Mandarin voice (Kokoro
+/// speaker `voice`, e.g. "kokoro/zm_yunxi") at 8 kHz after `pause` seconds of silence, then
+/// `tail_s` of silence. (espeak-ng cannot speak Mandarin.)
+pub fn mandarin_speech_wav(
+    dir: &Path,
+    voice: &str,
+    segments: &[(f64, &str)],
+    tail_s: f64,
+) -> PathBuf {
+    let mut parts = Vec::new();
+    for (i, (pause, text)) in segments.iter().enumerate() {
+        let raw = dir.join(format!("zh-seg{i}-raw.wav"));
+        run(ivr()
+            .args([
+                "say",
+                "--language",
+                "zh",
+                "--voice",
+                voice,
+                "--rate",
+                "8000",
+                "-o",
+            ])
+            .arg(&raw)
+            .arg(text));
+        let seg = dir.join(format!("zh-seg{i}.wav"));
+        run(Command::new("sox")
+            .arg(&raw)
+            .arg(&seg)
+            .args(["pad", &format!("{pause}"), "0"]));
+        parts.push(seg);
+    }
+    let out = dir.join("caller-zh.wav");
+    let mut cmd = Command::new("sox");
+    cmd.args(&parts)
+        .arg(&out)
+        .args(["pad", "0", &format!("{tail_s}")]);
+    run(&mut cmd);
+    out
+}
+
 /// baresip calls `uri`, plays `wav` as its microphone, and records what it hears.
 /// Returns the recording of what the caller heard and baresip's log.
 pub fn baresip_call(dir: &Path, uri: &str, wav: &Path, max_secs: u64) -> (Option<PathBuf>, String) {
@@ -160,6 +205,11 @@ pub fn baresip_call(dir: &Path, uri: &str, wav: &Path, max_secs: u64) -> (Option
 /// Transcribe a long recording: split it at silences with sox, transcribe each piece with
 /// `ivr transcribe`, and join the texts.
 pub fn transcribe_long(dir: &Path, wav: &Path) -> String {
+    transcribe_long_in(dir, wav, "en")
+}
+
+/// `transcribe_long` in `language` ("en", "zh").
+pub fn transcribe_long_in(dir: &Path, wav: &Path, language: &str) -> String {
     let parts = dir.join("parts");
     std::fs::create_dir_all(&parts).unwrap();
     run(Command::new("sox").arg(wav).arg(parts.join("p.wav")).args([
@@ -180,7 +230,7 @@ pub fn transcribe_long(dir: &Path, wav: &Path) -> String {
             continue; // < 0.2 s: a click, not speech
         }
         let out = ivr()
-            .arg("transcribe")
+            .args(["transcribe", "--language", language])
             .arg(&f)
             .output()
             .expect("ivr transcribe runs");
