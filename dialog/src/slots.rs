@@ -590,7 +590,7 @@ pub fn digits_within(d: String, min: usize, max: usize) -> Option<String> {
         return Some(d);
     }
     let (first, second) = d.split_at(d.len() / 2);
-    (d.len() % 2 == 0 && first == second && fits(first.len())).then(|| first.to_string())
+    (d.len().is_multiple_of(2) && first == second && fits(first.len())).then(|| first.to_string())
 }
 
 /// Parse `text` as a value of `kind`. `None` = no match.
