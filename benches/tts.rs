@@ -126,9 +126,7 @@ fn voice_memory(c: &mut Criterion) {
         let p = EspeakPhonemizer::new(&spec.espeak_voice).expect("espeak");
         b.iter(|| spec.phoneme_ids(&p.phonemize(REPLY).expect("phonemes")))
     });
-    g.bench_function("normalize", |b| {
-        b.iter(|| ivr_tts::normalize::normalize(REPLY))
-    });
+    g.bench_function("normalize", |b| b.iter(|| ivr_tts::normalize(REPLY)));
     g.finish();
 }
 

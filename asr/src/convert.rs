@@ -264,7 +264,8 @@ pub fn f16_to_f32(h: u16) -> f32 {
 
 /// Single -> half, round to nearest even (used for values we computed, i.e. none of
 /// the weights: those are copied bit for bit).
-pub fn f32_to_f16(f: f32) -> u16 {
+#[cfg(test)]
+fn f32_to_f16(f: f32) -> u16 {
     let x = f.to_bits();
     let sign = ((x >> 16) & 0x8000) as u16;
     let exp = ((x >> 23) & 0xff) as i32;

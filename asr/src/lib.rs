@@ -12,20 +12,20 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub mod convert;
-pub mod endpoint;
+mod convert;
+mod endpoint;
 mod energy;
-pub mod guard;
+mod guard;
 mod language;
-pub mod onnx;
-pub mod pool;
-pub mod recognizer;
+mod onnx;
+mod pool;
+mod recognizer;
 mod score;
 mod script;
 mod silero;
-pub mod speculative;
-pub mod stream;
-pub mod vad;
+mod speculative;
+mod stream;
+mod vad;
 
 pub use convert::{ConvertError, ConvertSummary, convert_ct2_to_ggml};
 pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Expectation};
@@ -34,7 +34,7 @@ pub use language::{BUILTIN_LANGUAGES, LanguageAsr, LanguageOverrides, OutputScri
 pub use onnx::{onnx_runtime_check, ort_environment, ort_version};
 pub use ort::environment::Environment as OrtEnvironment;
 pub use pool::{AsrPool, AsrTicket};
-pub use recognizer::{Hints, Recognizer, Segment, Transcript, WhisperModel, Word};
+pub use recognizer::{Hints, MAX_SECONDS, Recognizer, Segment, Transcript, WhisperModel, Word};
 pub use score::{CharErrors, char_errors, normalize_zh_for_scoring};
 pub use script::is_han;
 pub use silero::SileroVad;

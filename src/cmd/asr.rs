@@ -119,7 +119,7 @@ fn transcribe(
     let pool = language_pool(cfg, language)?;
     let seconds = audio.len() as f64 / 16_000.0;
     // Up to Whisper's window: one decode. Longer: cut into utterances with the VAD.
-    let parts: Vec<(f64, Arc<[f32]>)> = if seconds <= ivr_asr::recognizer::MAX_SECONDS {
+    let parts: Vec<(f64, Arc<[f32]>)> = if seconds <= ivr_asr::MAX_SECONDS {
         vec![(0.0, audio.into())]
     } else {
         split_utterances(cfg, &audio)?

@@ -83,14 +83,14 @@ fn say(cfg: &Config, text: &str, opts: SayOptions) -> Result<ExitCode> {
         json,
         play,
     } = opts;
-    if !ivr_tts::resample::SUPPORTED_RATES.contains(&rate) {
+    if !ivr_tts::SUPPORTED_RATES.contains(&rate) {
         bail!("--rate must be 8000, 16000, 22050 or 24000 (got {rate})");
     }
     if !(speed.is_finite() && (0.5..=2.0).contains(&speed)) {
         bail!("--speed must be between 0.5 and 2.0 (got {speed})");
     }
-    if play && !ivr_tts::playback::AVAILABLE {
-        bail!("{}", ivr_tts::playback::ENABLE_HINT);
+    if play && !ivr_tts::PLAYBACK_AVAILABLE {
+        bail!("{}", ivr_tts::PLAYBACK_HINT);
     }
     if output.is_none() && !play {
         bail!("say: give -o OUT.wav (or --play)");
@@ -151,7 +151,7 @@ fn say(cfg: &Config, text: &str, opts: SayOptions) -> Result<ExitCode> {
         );
     }
     if play {
-        ivr_tts::playback::play(&pcm, rate)?;
+        ivr_tts::play(&pcm, rate)?;
     }
     Ok(ExitCode::SUCCESS)
 }

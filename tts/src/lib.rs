@@ -12,15 +12,15 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub mod cache;
-pub mod chunk;
-pub mod engine;
+mod cache;
+mod chunk;
+mod engine;
 mod kokoro;
-pub mod normalize;
-pub mod phonemize;
-pub mod playback;
-pub mod resample;
-pub mod voice;
+mod normalize;
+mod phonemize;
+mod playback;
+mod resample;
+mod voice;
 mod voice_model;
 mod zh_chunk;
 mod zh_g2p;
@@ -34,9 +34,11 @@ pub use engine::{
     TtsEngine, TtsEvent,
 };
 pub use kokoro::{KOKORO_RATE, KokoroSpec};
-pub use normalize::spoken_text;
+pub use normalize::{Piece, normalize, spoken_text};
 pub use ort::environment::Environment as OrtEnvironment;
 pub use phonemize::{EspeakPhonemizer, Phonemizer};
+pub use playback::{AVAILABLE as PLAYBACK_AVAILABLE, ENABLE_HINT as PLAYBACK_HINT, play};
+pub use resample::SUPPORTED_RATES;
 pub use voice::{Voice, VoiceSpec, ort_environment};
 pub use voice_model::{VoiceRef, VoiceSetup};
 pub use zh_g2p::MandarinG2p;
