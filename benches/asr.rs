@@ -7,10 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ivr_asr::{
-    EndpointConfig, Endpointer, Hints, Recognizer, SileroVad, VadRate, WhisperModel,
-    ort_environment,
-};
+use ivr_asr::{EndpointConfig, Endpointer, Hints, Recognizer, SileroVad, VadRate, WhisperModel};
 
 fn model(rel: &str) -> PathBuf {
     ivr_test_support::model(rel).unwrap_or_else(|e| panic!("{e:#}"))
@@ -26,7 +23,7 @@ fn clip_16k() -> Vec<f32> {
 }
 
 fn vad(c: &mut Criterion) {
-    let env = ort_environment(&model("onnxruntime/libonnxruntime.so.1.31.1")).expect("ort");
+    let env = ivr_onnx::environment(&model(ivr_onnx::ORT_LIB)).expect("ort");
     let audio = clip_16k();
     for rate in [VadRate::Hz16000, VadRate::Hz8000] {
         let mut v = SileroVad::new(&env, &model("silero_vad.onnx"), rate).expect("vad");

@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ivr_test_support::models_dir;
 use ivr_tts::{
-    EspeakPhonemizer, OrtEnvironment, Phonemizer, SynthOptions, TtsConfig, TtsEngine, TtsEvent,
-    Voice, VoiceSpec,
+    EspeakPhonemizer, Phonemizer, SynthOptions, TtsConfig, TtsEngine, TtsEvent, Voice, VoiceSpec,
 };
 
 const REPLY: &str = "Your order 12345 shipped on March 5th, and it should arrive by Friday. \
                      Is there anything else I can help you with?";
 
-fn env() -> OrtEnvironment {
-    ivr_tts::ort_environment(&models_dir().join(ivr_tts::ORT_LIB))
+fn env() -> ivr_onnx::Environment {
+    ivr_onnx::environment(&models_dir().join(ivr_onnx::ORT_LIB))
         .unwrap_or_else(|e| panic!("{e} (run `make models`)"))
 }
 

@@ -179,6 +179,6 @@ fn ort_check(lib: &Path) -> std::result::Result<String, String> {
             paths::FETCH_HINT
         ));
     }
-    ivr_asr::onnx_runtime_check(lib)
+    ivr_onnx::runtime_check(lib)
         .map_err(|e| format!("{e}; fix: rm -r {} && {}", lib.display(), paths::FETCH_HINT))
 }

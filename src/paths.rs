@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::config::Config;
 
 /// The ONNX runtime shared library, fetched by `make models`.
-pub const ORT_LIB: &str = "onnxruntime/libonnxruntime.so.1.31.1";
+pub use ivr_onnx::ORT_LIB;
 /// The command that fetches and converts every default model.
 pub const FETCH_HINT: &str = "make models";
 

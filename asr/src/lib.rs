@@ -17,7 +17,6 @@ mod endpoint;
 mod energy;
 mod guard;
 mod language;
-mod onnx;
 mod pool;
 mod recognizer;
 mod score;
@@ -31,8 +30,6 @@ pub use convert::{ConvertError, ConvertSummary, convert_ct2_to_ggml};
 pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Expectation};
 pub use energy::EnergyVad;
 pub use language::{BUILTIN_LANGUAGES, LanguageAsr, LanguageOverrides, OutputScript};
-pub use onnx::{onnx_runtime_check, ort_environment, ort_version};
-pub use ort::environment::Environment as OrtEnvironment;
 pub use pool::{AsrPool, AsrTicket};
 pub use recognizer::{Hints, MAX_SECONDS, Recognizer, Segment, Transcript, WhisperModel, Word};
 pub use score::{CharErrors, char_errors, normalize_zh_for_scoring};
@@ -56,6 +53,8 @@ pub enum AsrError {
     Whisper(String),
     #[error("onnx runtime: {0}")]
     Onnx(String),
+    #[error(transparent)]
+    Runtime(#[from] ivr_onnx::OnnxError),
     #[error("bad audio: {0}")]
     BadAudio(String),
     #[error(

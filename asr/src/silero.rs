@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use ort::environment::Environment;
+use ivr_onnx::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;

@@ -25,7 +25,7 @@ pub struct Engines {
     pub flows: Flows,
     /// One pool for every language the flows speak.
     pub asr: ivr_asr::AsrPool,
-    pub ort: ivr_asr::OrtEnvironment,
+    pub ort: ivr_onnx::Environment,
     /// One voice per language the flows speak.
     pub voices: Voices,
     pub backend: Arc<dyn Backend>,
@@ -54,7 +54,7 @@ impl Engines {
         let models = crate::paths::models_dir(cfg);
         let ort = crate::paths::model(cfg, crate::paths::ORT_LIB);
         // One ONNX runtime environment for the process, shared by the VAD and the voice.
-        let env = ivr_asr::ort_environment(&ort).context("loading the ONNX runtime")?;
+        let env = ivr_onnx::environment(&ort).context("loading the ONNX runtime")?;
         // Only what the flows need: an English-only deployment loads no Mandarin model.
         let languages = flows.languages();
         let codes: Vec<&str> = languages.iter().map(|l| l.code()).collect();

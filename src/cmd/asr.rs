@@ -99,7 +99,7 @@ fn language_pool(cfg: &Config, language: &str) -> Result<AsrPool> {
 }
 
 fn speech_stream(cfg: &Config) -> Result<SpeechStream> {
-    let env = ivr_asr::ort_environment(&paths::model(cfg, paths::ORT_LIB))?;
+    let env = ivr_onnx::environment(&paths::model(cfg, paths::ORT_LIB))?;
     let vad = SileroVad::new(
         &env,
         &paths::model(cfg, &cfg.asr.vad_model),

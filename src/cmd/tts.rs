@@ -95,7 +95,7 @@ fn say(cfg: &Config, text: &str, opts: SayOptions) -> Result<ExitCode> {
     if output.is_none() && !play {
         bail!("say: give -o OUT.wav (or --play)");
     }
-    let env = ivr_tts::ort_environment(&paths::model(cfg, ivr_tts::ORT_LIB))?;
+    let env = ivr_onnx::environment(&paths::model(cfg, paths::ORT_LIB))?;
     // One-shot: no prompt cache on disk, one synthesis thread.
     let mut tts_cfg = TtsConfig {
         workers: 1,

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use ort::environment::Environment;
+use ivr_onnx::Environment;
 use tokio::sync::mpsc;
 
 use crate::cache::{CACHE_RATE, PromptCache, cache_key};

@@ -35,19 +35,16 @@ pub use engine::{
 };
 pub use kokoro::{KOKORO_RATE, KokoroSpec};
 pub use normalize::{Piece, normalize, spoken_text};
-pub use ort::environment::Environment as OrtEnvironment;
 pub use phonemize::{EspeakPhonemizer, Phonemizer};
 pub use playback::{AVAILABLE as PLAYBACK_AVAILABLE, ENABLE_HINT as PLAYBACK_HINT, play};
 pub use resample::SUPPORTED_RATES;
-pub use voice::{Voice, VoiceSpec, ort_environment};
+pub use voice::{Voice, VoiceSpec};
 pub use voice_model::{VoiceRef, VoiceSetup};
 pub use zh_g2p::MandarinG2p;
 pub use zh_normalize::{normalize_zh, normalize_zh_words};
 
 /// How to get missing model files.
 pub const FETCH_HINT: &str = "make models";
-/// The ONNX Runtime library, relative to the models dir.
-pub const ORT_LIB: &str = "onnxruntime/libonnxruntime.so.1.31.1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TtsError {
@@ -64,6 +61,8 @@ pub enum TtsError {
     Espeak(String),
     #[error("onnx runtime: {0}")]
     Ort(String),
+    #[error(transparent)]
+    Runtime(#[from] ivr_onnx::OnnxError),
     #[error("resampling: {0}")]
     Resample(String),
     #[error("synthesis: {0}")]

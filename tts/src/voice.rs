@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use ort::environment::Environment;
+use ivr_onnx::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
@@ -225,40 +225,6 @@ pub fn to_i16(audio: &[f32]) -> Vec<i16> {
         .iter()
         .map(|&x| (x * gain).clamp(-32768.0, 32767.0) as i16)
         .collect()
-}
-
-static ORT_ENV: Mutex<Option<Environment>> = Mutex::new(None);
-
-/// The process's ONNX Runtime environment, created on first use from `lib`
-/// (`libonnxruntime.so.1.31.1`). Idempotent within this crate.
-///
-/// ort 2.0.0-rc.15 allows ONE environment per process and offers no getter for one that
-/// another crate built: if ivr-asr created it first, this returns an error; then create the
-/// environment once in the binary and pass it to both (`TtsEngine::start` takes `&Environment`).
-pub fn ort_environment(lib: &Path) -> Result<Environment, TtsError> {
-    let mut g = ORT_ENV
-        .lock()
-        .map_err(|_| TtsError::Ort("ort environment lock poisoned".into()))?;
-    if let Some(env) = g.as_ref() {
-        return Ok(env.clone());
-    }
-    if !lib.is_file() {
-        return Err(TtsError::MissingFile {
-            path: lib.to_path_buf(),
-            hint: FETCH_HINT,
-        });
-    }
-    let env = ort::init_from(lib)
-        .map_err(|e| TtsError::Ort(format!("loading {}: {e}", lib.display())))?
-        .with_name("ivr")
-        .build()
-        .map_err(|e| {
-            TtsError::Ort(format!(
-                "{e} (another crate created the ONNX Runtime environment: pass it to ivr-tts)"
-            ))
-        })?;
-    *g = Some(env.clone());
-    Ok(env)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ort::environment::Environment;
+use ivr_onnx::Environment;
 
 use crate::chunk::{Chunk, chunks};
 use crate::kokoro::{KOKORO_RATE, KokoroSpec, KokoroVoice};

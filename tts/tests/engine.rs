@@ -1,13 +1,10 @@
 //! Real-voice tests: the Piper voice on ONNX Runtime with espeak-ng phonemes.
 //! They need `make models` (en_US-joe-medium + libonnxruntime); a missing file fails loudly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ivr_tts::{
-    ORT_LIB, OrtEnvironment, SynthOptions, TtsConfig, TtsEngine, TtsError, TtsEvent,
-    ort_environment,
-};
+use ivr_tts::{SynthOptions, TtsConfig, TtsEngine, TtsError, TtsEvent};
 
 fn models_dir() -> PathBuf {
     std::env::var("IVR_MODELS_DIR")
@@ -15,9 +12,9 @@ fn models_dir() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models")))
 }
 
-fn env() -> OrtEnvironment {
-    let lib = models_dir().join(ORT_LIB);
-    ort_environment(&lib).unwrap_or_else(|e| panic!("{e} (run `make models`)"))
+fn env() -> ivr_onnx::Environment {
+    let lib = models_dir().join(ivr_onnx::ORT_LIB);
+    ivr_onnx::environment(&lib).unwrap_or_else(|e| panic!("{e} (run `make models`)"))
 }
 
 fn config(workers: usize, queue: usize, cache_dir: &str) -> TtsConfig {
@@ -268,6 +265,4 @@ fn missing_voice_names_the_file() {
         err.contains("piper/nope.onnx") && err.contains("make models"),
         "{err}"
     );
-    // the ort environment is shared and idempotent
-    let _ = ort_environment(Path::new("/ignored/after/first/init")).unwrap();
 }

@@ -7,10 +7,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use ivr_tts::{
-    KokoroSpec, MandarinG2p, ORT_LIB, OrtEnvironment, SynthOptions, TtsConfig, TtsEngine, TtsEvent,
-    ort_environment,
-};
+use ivr_tts::{KokoroSpec, MandarinG2p, SynthOptions, TtsConfig, TtsEngine, TtsEvent};
 
 fn models_dir() -> PathBuf {
     std::env::var("IVR_MODELS_DIR")
@@ -18,8 +15,8 @@ fn models_dir() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models")))
 }
 
-fn env() -> OrtEnvironment {
-    ort_environment(&models_dir().join(ORT_LIB))
+fn env() -> ivr_onnx::Environment {
+    ivr_onnx::environment(&models_dir().join(ivr_onnx::ORT_LIB))
         .unwrap_or_else(|e| panic!("{e} (run `make models`)"))
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use ivr_asr::{WhisperModel, ort_environment};
+use ivr_asr::WhisperModel;
 
 pub fn models_dir() -> PathBuf {
     ivr_test_support::models_dir()
@@ -40,8 +40,8 @@ pub fn whisper() -> Arc<WhisperModel> {
         .clone()
 }
 
-pub fn ort_env() -> ivr_asr::OrtEnvironment {
-    ort_environment(&model("onnxruntime/libonnxruntime.so.1.31.1")).expect("ort init")
+pub fn ort_env() -> ivr_onnx::Environment {
+    ivr_onnx::environment(&model(ivr_onnx::ORT_LIB)).expect("ort init")
 }
 
 /// Lowercase, punctuation dropped, whitespace collapsed.
