@@ -4,7 +4,8 @@
 # so CI never runs this; rerun it only to change a fixture, then check the replays.
 #
 # Voices: espeak-ng en-us, en-gb and en-us+f3 (female), and the Piper voice through
-# `ivr say`. Every call goes through G.711 (sox u-law round trip for WAVs, PCMU in the
+# `ivr say`; the Mandarin calls (zh_*, dialled to `kuaidi`) are spoken by Kokoro speakers
+# other than the bot's own (zf_xiaobei) through `ivr say --language zh`. Every call goes through G.711 (sox u-law round trip for WAVs, PCMU in the
 # pcaps); some get line noise, the pcaps some packet loss and capture jitter.
 # A recording can't react to the bot, so pauses leave room for each bot prompt (or
 # overlap it on purpose, for barge-in). No-input timeout of the demo flow: 6 s.
@@ -36,11 +37,13 @@ silence() { # silence SECONDS
     add_wav "$WORK/sil.wav"
 }
 
-say() { # say PAUSE VOICE TEXT   (VOICE: an espeak-ng voice, or "piper")
+say() { # say PAUSE VOICE TEXT   (VOICE: an espeak-ng voice, "piper", or "kokoro/SPEAKER")
     silence "$1"
     local raw="$WORK/raw.wav"
     if [ "$2" = piper ]; then
         "$IVR" say "$3" --rate 8000 -o "$raw" >/dev/null
+    elif [[ "$2" == kokoro/* ]]; then
+        "$IVR" say --language zh --voice "$2" "$3" --rate 8000 -o "$raw" >/dev/null
     else
         espeak-ng -v "$2" -s 150 -w "$raw" "$3"
     fi
@@ -173,5 +176,67 @@ begin
 say 4.5 piper "Actually, never mind. Goodbye."
 silence 6
 as_pcap goodbye 0.003 0 16
+
+# ---- Mandarin calls (dialled to kuaidi: the Mandarin demo flow) -------------------------
+# The Mandarin prompts are longer than the English ones: the pauses are too.
+
+# Track a parcel by voice: request, number, confirmation, status, goodbye.
+begin
+say 6.0 kokoro/zm_yunxi "我想查一下我的快递。"
+say 6.5 kokoro/zm_yunxi "一二三四五六七八"
+say 7.0 kokoro/zm_yunxi "是的。"
+say 13.0 kokoro/zm_yunxi "没有了。"
+silence 5
+as_wav zh_track_happy 0
+
+# Keypad only (RFC 4733, 2% loss): 1 = track, the number, 1 = yes.
+begin
+silence 1
+keys 5.0 1
+keys 6.0 87654321
+keys 8.0 1
+silence 12
+as_pcap zh_track_keypad 0.004 2 21
+
+# A correction at the confirmation, 不对是… said in one breath (line noise).
+begin
+say 6.0 kokoro/zm_yunjian "我的包裹到哪里了？"
+say 6.5 kokoro/zm_yunjian "一二三四五六七九"
+say 8.0 kokoro/zm_yunjian "不对是一二三四五六七八"
+say 8.0 kokoro/zm_yunjian "是的。"
+say 13.0 kokoro/zm_yunjian "没有了谢谢。"
+silence 5
+as_wav zh_track_correction 0.01
+
+# Reschedule: number, a relative date, confirm, goodbye (pcap, 1% loss).
+begin
+say 6.0 kokoro/zm_yunyang "我想改一下送货时间。"
+say 6.0 kokoro/zm_yunyang "八七六五四三二一"
+say 7.0 kokoro/zm_yunyang "下周一"
+say 10.0 kokoro/zm_yunyang "是的。"
+say 9.0 kokoro/zm_yunyang "没有了。"
+silence 5
+as_pcap zh_reschedule 0 1 24
+
+# Damage report: number, details, transfer to the claims team (pcap, noise, 2% loss).
+begin
+say 6.0 kokoro/zf_xiaoxiao "我的快递坏了。"
+say 8.0 kokoro/zf_xiaoxiao "二四六八一三五七"
+say 5.0 kokoro/zf_xiaoxiao "箱子压扁了里面的花瓶碎了。"
+silence 10
+as_pcap zh_damage_claims 0.01 2 25
+
+# Opening hours, then nothing else.
+begin
+say 6.0 kokoro/zf_xiaoni "你们几点开门？"
+say 16.0 kokoro/zf_xiaoni "没有了，谢谢。"
+silence 5
+as_wav zh_opening_hours 0
+
+# A human, straight away.
+begin
+say 6.0 kokoro/zf_xiaoyi "我要找人工客服。"
+silence 8
+as_wav zh_agent_request 0
 
 du -ch "$OUT"/*.wav "$OUT"/*.pcap | tail -1

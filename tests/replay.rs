@@ -128,6 +128,15 @@ fn every_recorded_call_meets_its_expectations() {
         "replayed calls differ from their expectations:\n{failures}{table}"
     );
     assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    // The Mandarin calls went to the Mandarin flow (routed by the number they dialled).
+    let mandarin = summaries
+        .iter()
+        .filter(|s| s["summary"]["language"] == "zh")
+        .count();
+    assert!(
+        mandarin >= 6,
+        "want at least 6 Mandarin calls, {mandarin} replayed in Mandarin\n{table}"
+    );
 
     // Each per-turn object has the fields machines rely on.
     for t in lines.iter().filter(|l| l.get("turn").is_some()) {

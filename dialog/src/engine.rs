@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::Language;
 use crate::flow::{Flow, Node, NodeId, NodeKind, Outcome, is_global, placeholders};
 use crate::intent::Decision;
 use crate::sentiment::RunningSentiment;
@@ -639,6 +640,7 @@ impl Dialog {
                             max: *max,
                         },
                         vec![digits_hint(
+                            self.flow.language,
                             hints.first().map_or(slot.as_str(), |h| h),
                             *max,
                         )],
@@ -1551,12 +1553,27 @@ fn phrase(items: &[String]) -> Vec<String> {
     vec![p]
 }
 
-/// How a digit answer should look in Whisper's output: "Tracking number: 4 0 7 1 9 3 5 2."
-/// (spaced numerals, not words). The example digits are arbitrary on purpose: not a
-/// sequence a caller is likely to say, nor a parcel in the demo database, so a prompt the
-/// recogniser echoes on noise cannot pass for a real number.
-fn digits_hint(label: &str, max: usize) -> String {
+/// The recogniser's context while a digit string is asked for: the label and an example
+/// number of the slot's length, written the way the answer should come back. The example
+/// digits are arbitrary on purpose: not a sequence a caller is likely to say, nor a parcel
+/// in the demo database, so a prompt the recogniser echoes on noise cannot pass for a real
+/// number. English: spaced numerals, "Tracking number: 4 0 7 1 9 3 5 2.".
+/// Mandarin: hanzi digits, unspaced, "快递单号：四零七一九三五二。"; with Arabic digits in the hint
+/// Whisper base merged spoken digits into numbers and looped ("26 8 1 3 5 7" for
+/// 二四六八一三五七), with hanzi it wrote them one by one (measured on six Kokoro voices
+/// through G.711, 16 of 18 strings read back right against 6 of 18 with Arabic digits).
+fn digits_hint(language: Language, label: &str, max: usize) -> String {
     const EXAMPLE: &str = "4071935268";
+    if language == Language::Zh {
+        const HANZI: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
+        let n = max.clamp(1, EXAMPLE.len());
+        let digits: String = EXAMPLE
+            .bytes()
+            .take(n)
+            .map(|b| HANZI[usize::from(b - b'0')])
+            .collect();
+        return format!("{}：{digits}。", label.trim());
+    }
     let label = label.replace('_', " ");
     let mut label = label.trim().to_string();
     if let Some(first) = label.get(..1) {

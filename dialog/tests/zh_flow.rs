@@ -72,10 +72,10 @@ fn mandarin_menu_hints_and_a_digit_answer() {
         now,
     );
     assert_eq!(d.current_node(), "track_number");
-    assert_eq!(
-        listen(&a).expect("listen").expect,
-        Expect::Digits { min: 8, max: 8 }
-    );
+    let expectation = listen(&a).expect("listen");
+    assert_eq!(expectation.expect, Expect::Digits { min: 8, max: 8 });
+    // Hanzi digits in the hint, so Whisper writes the caller's digits one by one.
+    assert_eq!(expectation.hints, vec!["快递单号：四零七一九三五二。"]);
     let a = d.handle(
         Event::Speech {
             text: "幺二三四，五六七八".into(),

@@ -25,6 +25,10 @@ pub enum AsrCommand {
         /// Spoken language: `[asr]`'s own (default) or a `[asr.languages]` code, e.g. zh.
         #[arg(long)]
         language: Option<String>,
+        /// Context the recogniser sees before the audio, as a flow node's hints give it
+        /// (e.g. "是的。不是。"): to try how a hint changes what is heard.
+        #[arg(long)]
+        prompt: Option<String>,
     },
     /// Word error rate (character error rate for Chinese), latency and real-time factor on a
     /// manifest (path<TAB>reference).
@@ -49,9 +53,11 @@ pub fn run(cmd: AsrCommand, cfg: &Config) -> Result<ExitCode> {
             json,
             phone_line,
             language,
+            prompt,
         } => {
             let lang = language.unwrap_or_else(|| cfg.asr.language.clone());
-            transcribe(cfg, &lang, &file, json, phone_line)
+            let hints = prompt.map(Hints::prompt).unwrap_or_default();
+            transcribe(cfg, &lang, &file, json, phone_line, &hints)
         }
         AsrCommand::AsrEval {
             manifest,
@@ -114,6 +120,7 @@ fn transcribe(
     file: &Path,
     json: bool,
     phone_line: bool,
+    hints: &Hints,
 ) -> Result<ExitCode> {
     let audio = read_16k(file, phone_line)?;
     let pool = language_pool(cfg, language)?;
@@ -126,7 +133,7 @@ fn transcribe(
     };
     let mut results: Vec<(f64, Transcript)> = Vec::new();
     for (offset, part) in parts {
-        let t = pool.submit(part, Hints::default())?.blocking_wait()?;
+        let t = pool.submit(part, hints.clone())?.blocking_wait()?;
         results.push((offset, t));
     }
     let sep = if language == "zh" { "" } else { " " };

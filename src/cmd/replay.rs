@@ -54,6 +54,11 @@ pub enum ReplayCommand {
         /// directory (to try it with `ivr transcribe`).
         #[arg(long)]
         dump_utterances: Option<PathBuf>,
+        /// The number (Request-URI user) the caller dialled, which picks the flow as
+        /// `serve`'s `[[dialog.routes]]` do (default: the expectation file's `called`,
+        /// else the default flow).
+        #[arg(long)]
+        called: Option<String>,
     },
 }
 
@@ -87,6 +92,7 @@ pub fn run(cmd: ReplayCommand, cfg: &Config) -> Result<ExitCode> {
         ssrc,
         tail,
         dump_utterances,
+        called,
     } = cmd;
     let ssrc = ssrc.as_deref().map(parse_ssrc).transpose()?;
     let paths = expand(&fixtures)?;
@@ -171,6 +177,9 @@ pub fn run(cmd: ReplayCommand, cfg: &Config) -> Result<ExitCode> {
             ),
             out: out.clone(),
             dump_utterances: dump_utterances.clone(),
+            called: called
+                .clone()
+                .or_else(|| exp.and_then(|e| e.called.clone())),
         };
         let result = match crate::replay::replay(&engines, &job.media, &name, &opts) {
             Ok(r) => r,

@@ -74,6 +74,8 @@ impl std::fmt::Display for InputKind {
 /// The call as a whole.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallSummaryReport {
+    /// The replayed flow's language.
+    pub language: ivr_dialog::Language,
     pub outcome: Outcome,
     pub slots: BTreeMap<String, String>,
     pub intents: Vec<String>,
@@ -261,6 +263,7 @@ pub(super) fn build_result(
         fixture: fixture.to_string(),
         input: media.description.clone(),
         summary: CallSummaryReport {
+            language: shell.language,
             outcome,
             slots: summary.slots.clone(),
             intents,

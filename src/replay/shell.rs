@@ -32,6 +32,9 @@ pub struct ReplayOptions {
     pub out: Option<PathBuf>,
     /// Write every utterance sent to the recogniser (16 kHz WAV) into this directory.
     pub dump_utterances: Option<PathBuf>,
+    /// The Request-URI user the caller dialled: picks the flow (and so the language) the
+    /// way `serve` routes a call. None: the default flow.
+    pub called: Option<String>,
 }
 
 /// Dialog state at some point, keyed by how many dialog turns existed then.
@@ -233,10 +236,14 @@ pub fn replay(
     let max_call = cfg.max_call;
     let ears = engines.speech_stream()?;
     let t0 = Instant::now();
-    let mut core = CallCore::new(cfg, engines.flows.default.clone(), ears, opts.today, t0)?;
+    let flow = match &opts.called {
+        Some(user) => engines.flows.for_user(user),
+        None => &engines.flows.default,
+    };
+    let mut core = CallCore::new(cfg, flow.clone(), ears, opts.today, t0)?;
     let mut shell = Shell {
         engines,
-        language: engines.flows.default.language,
+        language: flow.language,
         backend,
         opts,
         snapshots: Vec::new(),

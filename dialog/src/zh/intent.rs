@@ -138,7 +138,7 @@ pub fn syllables(text: &str) -> Vec<String> {
 }
 
 /// All folded syllables, stop words included (for keywords such as "坏了").
-fn all_syllables(text: &str) -> Vec<String> {
+pub(super) fn all_syllables(text: &str) -> Vec<String> {
     syllables_with(text, true)
 }
 

@@ -5,6 +5,7 @@
 
 use crate::slots::{self, Date};
 
+use super::intent::all_syllables;
 use super::text::{
     cardinal, cardinal_after, cardinal_before, digit_value, fold_width, has_han,
     is_digit_separator, weak_digit_value,
@@ -21,7 +22,8 @@ fn squeeze(text: &str) -> String {
 
 /// Every digit string in the text, concatenated ("单号是幺二三 四五六，七八" -> "12345678").
 /// A lone Chinese numeral is a word, not a digit ("查一下", "两个"); a lone Arabic digit
-/// counts. Digit homophones (要 for 幺) count only between two digits.
+/// counts. A digit homophone (要 for 幺, 以 for 一: Whisper writes both) counts between
+/// two digits, or at either end of a string when two digits follow or precede it.
 pub fn digits(text: &str) -> Option<String> {
     let chars: Vec<char> = fold_width(text).chars().collect();
     let strong = |i: usize| chars.get(i).copied().and_then(digit_value);
@@ -41,10 +43,10 @@ pub fn digits(text: &str) -> Option<String> {
             run_has_arabic |= c.is_ascii_digit();
             continue;
         }
+        let before = |k: usize| i >= k && strong(i - k).is_some();
+        let after = |k: usize| strong(i + k).is_some();
         if let Some(d) = weak_digit_value(c)
-            && i > 0
-            && strong(i - 1).is_some()
-            && strong(i + 1).is_some()
+            && ((before(1) && after(1)) || (after(1) && after(2)) || (before(1) && before(2)))
         {
             run.push(d);
             continue;
@@ -107,7 +109,37 @@ pub fn yes_no(text: &str) -> Option<bool> {
     if YES.iter().any(|p| t.contains(p)) {
         return Some(true);
     }
-    None
+    yes_no_by_sound(&t)
+}
+
+/// Whole short answers, for when Whisper wrote them with homophones ("美有了" for 没有了,
+/// heard from a Kokoro voice over G.711): the characters say nothing, the sound does.
+const ANSWERS_BY_SOUND: &[(&str, bool)] = &[
+    ("没有了", false),
+    ("没有", false),
+    ("不是", false),
+    ("不对", false),
+    ("不用了", false),
+    ("不用", false),
+    ("是的", true),
+    ("对的", true),
+    ("好的", true),
+    ("可以", true),
+];
+
+/// The answer whose folded toneless pinyin is the whole utterance (a trailing 谢谢 allowed).
+fn yes_no_by_sound(text: &str) -> Option<bool> {
+    let mut heard = all_syllables(text);
+    if heard.ends_with(&["xie".to_string(), "xie".to_string()]) {
+        heard.truncate(heard.len() - 2);
+    }
+    if heard.is_empty() {
+        return None;
+    }
+    ANSWERS_BY_SOUND
+        .iter()
+        .find(|(answer, _)| all_syllables(answer) == heard)
+        .map(|&(_, yes)| yes)
 }
 
 /// Does the caller negate what they say ("明天不在家": not a delivery day)?
@@ -473,6 +505,14 @@ mod tests {
             digits("不对，是一二三四五六七九").as_deref(),
             Some("12345679")
         );
+        // What Whisper base wrote for Kokoro voices over G.711: 以 for 一, 吧 for 八 at
+        // the ends of a digit string.
+        assert_eq!(digits("以二三四五六七吧。").as_deref(), Some("12345678"));
+        assert_eq!(digits("八七六五四三二以").as_deref(), Some("87654321"));
+        // An edge homophone needs two digits beside it; words stay words.
+        assert_eq!(digits("以后再说"), None);
+        assert_eq!(digits("可以二楼"), None);
+        assert_eq!(digits("我想改一下送货时间"), None);
     }
 
     #[test]
@@ -510,6 +550,12 @@ mod tests {
         ] {
             assert_eq!(yes_no(n), Some(false), "{n}");
         }
+        // Homophones of a whole short answer, as Whisper wrote them.
+        assert_eq!(yes_no("美有了。"), Some(false));
+        assert_eq!(yes_no("美有了谢谢"), Some(false));
+        assert_eq!(yes_no("事的"), Some(true));
+        // Sound-alikes inside longer sentences are not answers.
+        assert_eq!(yes_no("美国有了"), None);
         assert_eq!(yes_no("我想查快递"), None);
         assert_eq!(yes_no("对不起"), None);
         assert_eq!(yes_no(""), None);

@@ -38,10 +38,13 @@ pub fn digit_value(c: char) -> Option<char> {
 /// digit character on both sides ("我要查" is not a 1).
 pub fn weak_digit_value(c: char) -> Option<char> {
     Some(match c {
-        '要' | '腰' | '妖' | '衣' | '医' => '1',
-        '久' | '酒' => '9',
-        '流' => '6',
-        '吧' => '8',
+        '要' | '腰' | '妖' | '衣' | '医' | '以' | '已' | '依' => '1',
+        '散' | '伞' => '3',
+        '物' | '务' | '雾' | '舞' => '5',
+        '流' | '溜' | '留' => '6',
+        '期' | '起' | '其' => '7',
+        '吧' | '巴' | '爸' => '8',
+        '久' | '酒' | '就' => '9',
         _ => return None,
     })
 }
