@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ivr=${IVR:-target/release/ivr}
 [ -x "$ivr" ] || { echo "make-asr-evalset-zh: $ivr not found: run \`make build\` first" >&2; exit 1; }
-say_zh=${SAY_ZH:-"$ivr say --language zh --voice {voice} --rate 16000 -o {out} {text}"}
+say_zh=${SAY_ZH:-"$ivr say --language zh --voice kokoro/{voice} --rate 16000 -o {out} {text}"}
 out=fixtures/asr/evalset-zh
 rm -rf "$out"
 mkdir -p "$out"
