@@ -231,8 +231,15 @@ fn mandarin_synthetic_voices() {
                     .and_then(voice_of)
                     == Some(voice)
             })
-            .fold((0, 0), |(e, n), r| (e + r["errors"].as_u64().unwrap_or(0), n + 1));
+            .fold((0, 0), |(e, n), r| {
+                (e + r["errors"].as_u64().unwrap_or(0), n + 1)
+            });
         eprintln!("{voice}: {errors} character errors in {n} utterances");
     }
-    check_cer("Kokoro voices, phone line", &v, all.lines().count() as u64, 0.25);
+    check_cer(
+        "Kokoro voices, phone line",
+        &v,
+        all.lines().count() as u64,
+        0.25,
+    );
 }

@@ -1266,21 +1266,51 @@ impl Flow {
     /// Every prompt the flow can speak that has no `{placeholders}`: synthesize these
     /// once at load (TTS cache prewarming).
     pub fn all_fixed_prompts(&self) -> Vec<String> {
-        let mut set = BTreeSet::new();
-        let mut add = |t: &str| {
-            if !t.contains('{') && !t.trim().is_empty() {
-                set.insert(t.to_string());
-            }
-        };
+        let set: BTreeSet<String> = self
+            .prompt_texts()
+            .into_iter()
+            .filter(|t| !t.contains('{') && !t.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// The fixed opening of every templated prompt, up to its last clause punctuation
+    /// before the first placeholder: "您的单号是，" of "您的单号是，{n:digits}，对吗？". A voice
+    /// caches these and plays one at once while it synthesizes the rest of the prompt.
+    pub fn prompt_lead_ins(&self) -> Vec<String> {
+        const CLAUSE_END: &[char] = &[
+            '，', '。', '！', '？', '；', '：', '、', ',', '.', '!', '?', ';', ':',
+        ];
+        let set: BTreeSet<String> = self
+            .prompt_texts()
+            .into_iter()
+            .filter_map(|t| {
+                let head = &t[..t.find('{')?];
+                let end = head.rfind(CLAUSE_END)?;
+                let cut = end + head[end..].chars().next()?.len_utf8();
+                let lead_in = &head[..cut];
+                lead_in
+                    .chars()
+                    .any(char::is_alphanumeric)
+                    .then(|| lead_in.to_string())
+            })
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// Every prompt text the flow can say (templates with their placeholders).
+    fn prompt_texts(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = Vec::new();
         for n in &self.nodes {
             if let Some(p) = &n.prompt {
-                add(p);
+                all.push(p);
             }
             for p in n.no_input.iter().chain(n.no_match.iter()) {
-                add(p);
+                all.push(p);
             }
             if let NodeKind::Lookup { fallback, .. } = &n.kind {
-                add(fallback);
+                all.push(fallback);
             }
         }
         for p in self
@@ -1289,15 +1319,15 @@ impl Flow {
             .iter()
             .chain(self.settings.default_no_match.iter())
         {
-            add(p);
+            all.push(p);
         }
         for i in &self.intents {
-            add(&i.clarify);
+            all.push(&i.clarify);
         }
         let m = self.language.messages();
-        add(m.clarify_no);
-        add(m.clarify_no_back);
-        add(m.not_available);
-        set.into_iter().collect()
+        all.push(m.clarify_no);
+        all.push(m.clarify_no_back);
+        all.push(m.not_available);
+        all
     }
 }

@@ -174,3 +174,25 @@ fn a_bare_parcel_word_tracks_and_a_damaged_one_reports() {
         );
     }
 }
+
+#[test]
+fn templated_prompts_have_cacheable_lead_ins() {
+    let flow = Flow::demo_zh();
+    let lead_ins = flow.prompt_lead_ins();
+    // The read-back opens with a fixed clause the voice can play at once.
+    assert!(lead_ins.iter().any(|l| l == "您的单号是，"), "{lead_ins:?}");
+    for l in &lead_ins {
+        assert!(!l.contains('{'), "{l}");
+        assert!(
+            l.ends_with(['，', '。', '？', '！', '；', '：', '、']),
+            "{l}"
+        );
+    }
+    // Fixed prompts are not lead-ins (they are cached whole).
+    assert!(
+        lead_ins
+            .iter()
+            .all(|l| !flow.all_fixed_prompts().contains(l))
+    );
+    println!("{lead_ins:?}");
+}

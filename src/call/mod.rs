@@ -76,11 +76,16 @@ impl Engines {
                 .get(flow.language)
                 .prewarm(&prompts, None)
                 .with_context(|| format!("synthesizing the prompts of flow {}", flow.name))?;
+            let lead_ins = voices
+                .get(flow.language)
+                .prewarm_lead_ins(&flow.prompt_lead_ins(), None)
+                .with_context(|| format!("synthesizing the lead-ins of flow {}", flow.name))?;
             tracing::info!(
                 flow = %flow.name,
                 language = %flow.language,
-                cached = report.already_cached,
-                synthesized = report.synthesized,
+                cached = report.already_cached + lead_ins.already_cached,
+                synthesized = report.synthesized + lead_ins.synthesized,
+                lead_ins = lead_ins.already_cached + lead_ins.synthesized,
                 "prompt cache ready"
             );
         }

@@ -3,8 +3,8 @@
 //! caller awaits it without blocking a runtime worker, and a sync caller uses `blocking_next`.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -168,6 +168,9 @@ pub struct TtsEngine {
     cache: PromptCache,
     default_speed: f32,
     counters: Arc<Counters>,
+    /// Fixed openings of templated prompts ("您的单号是，" of "您的单号是，{number}，对吗？"),
+    /// longest first, whose audio is in the prompt cache (`prewarm_lead_ins`).
+    lead_ins: Mutex<Vec<String>>,
 }
 
 impl TtsEngine {
@@ -244,6 +247,7 @@ impl TtsEngine {
             cache,
             default_speed: sanitize_speed(cfg.speed),
             counters,
+            lead_ins: Mutex::new(Vec::new()),
         };
         for _ in 0..engine.workers.len() {
             match ready_rx.recv() {
@@ -276,19 +280,87 @@ impl TtsEngine {
 
     /// Live synthesis, streamed clause by clause. Never blocks: a full queue is
     /// `TtsError::Busy` (the caller may fall back to a cached "one moment" prompt).
+    ///
+    /// A text that opens with a prewarmed lead-in gets the lead-in's cached audio as its
+    /// first chunk at once, and only the rest is synthesized (while the lead-in plays).
     pub fn synthesize(&self, text: &str, opts: SynthOptions) -> Result<SynthStream, TtsError> {
-        self.submit(text, opts, false)
+        let (out, events) = mpsc::unbounded_channel();
+        let cancel = CancelHandle::default();
+        let mut rest = text;
+        if let Some((lead_in, pcm)) = self.cached_lead_in(text, opts) {
+            self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+            let chunk = AudioChunk {
+                pcm: pcm.to_vec(),
+                sample_rate: opts.sample_rate,
+                index: 0,
+                text: lead_in.clone(),
+            };
+            // The receiver is still in hand: this send cannot fail.
+            let _ = out.send(TtsEvent::Audio(chunk));
+            rest = &text[lead_in.len()..];
+        }
+        self.submit_to(rest, opts, false, out, cancel.clone())?;
+        Ok(SynthStream { events, cancel })
+    }
+
+    /// The longest registered lead-in `text` opens with (with more text after it), and its
+    /// cached audio, when the request is at the cache's rate and speed.
+    fn cached_lead_in(&self, text: &str, opts: SynthOptions) -> Option<(String, Arc<[i16]>)> {
+        if opts.sample_rate != CACHE_RATE {
+            return None;
+        }
+        let lead_ins = self.lead_ins.lock().ok()?;
+        let lead_in = lead_ins
+            .iter()
+            .find(|l| text.len() > l.len() && text.starts_with(l.as_str()))?;
+        let key = self.prompt_key(lead_in, opts.speed);
+        self.cache.get(&key).map(|pcm| (lead_in.clone(), pcm))
+    }
+
+    /// Synthesize the lead-ins of templated prompts into the prompt cache (blocking, like
+    /// `prewarm`) and serve them from there as the first chunk of any text they open.
+    pub fn prewarm_lead_ins<S: AsRef<str>>(
+        &self,
+        lead_ins: &[S],
+        speed: Option<f32>,
+    ) -> Result<PrewarmReport, TtsError> {
+        let report = self.prewarm(lead_ins, speed)?;
+        let mut registered = self
+            .lead_ins
+            .lock()
+            .map_err(|_| TtsError::Synthesis("lead-in table poisoned".into()))?;
+        for l in lead_ins {
+            let l = l.as_ref();
+            if !l.is_empty() && !registered.iter().any(|r| r == l) {
+                registered.push(l.to_string());
+            }
+        }
+        registered.sort_by_key(|l| std::cmp::Reverse(l.len()));
+        Ok(report)
     }
 
     fn submit(&self, text: &str, opts: SynthOptions, wait: bool) -> Result<SynthStream, TtsError> {
-        let jobs = self.jobs.as_ref().ok_or(TtsError::Stopped)?;
         let (out, events) = mpsc::unbounded_channel();
         let cancel = CancelHandle::default();
+        self.submit_to(text, opts, wait, out, cancel.clone())?;
+        Ok(SynthStream { events, cancel })
+    }
+
+    /// Queue `text` for synthesis into `out`.
+    fn submit_to(
+        &self,
+        text: &str,
+        opts: SynthOptions,
+        wait: bool,
+        out: mpsc::UnboundedSender<TtsEvent>,
+        cancel: CancelHandle,
+    ) -> Result<(), TtsError> {
+        let jobs = self.jobs.as_ref().ok_or(TtsError::Stopped)?;
         let job = Job {
             text: text.to_string(),
             speed: opts.speed.map_or(self.default_speed, sanitize_speed),
             rate: opts.sample_rate,
-            cancel: cancel.clone(),
+            cancel,
             out,
             submitted: Instant::now(),
         };
@@ -301,7 +373,7 @@ impl TtsEngine {
             })?;
         }
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        Ok(SynthStream { events, cancel })
+        Ok(())
     }
 
     fn prompt_key(&self, text: &str, speed: Option<f32>) -> String {

@@ -197,6 +197,44 @@ fn prompt_cache_hit_is_identical_and_synthesis_free() {
 }
 
 #[test]
+fn a_cached_lead_in_is_the_first_chunk_and_only_the_rest_is_synthesized() {
+    let e = engine(&config(1, 4, ""));
+    let lead_in = "I have your number.";
+    let r = e.prewarm_lead_ins(&[lead_in], None).unwrap();
+    assert_eq!(r.synthesized, 1);
+    let cached = e.cached_prompt(lead_in, None).expect("lead-in cached");
+    let before = e.stats().clauses_synthesized;
+    let opts = SynthOptions {
+        speed: None,
+        sample_rate: 8000,
+    };
+    let mut stream = e
+        .synthesize("I have your number. It is 1 2 3 4.", opts)
+        .unwrap();
+    // The first chunk is the cached audio, there before any synthesis finished.
+    match stream.blocking_next() {
+        Some(TtsEvent::Audio(c)) => {
+            assert_eq!(&c.pcm[..], &cached[..], "not the cached lead-in");
+            assert_eq!(c.text, lead_in);
+        }
+        other => panic!("expected the lead-in's audio first, got {other:?}"),
+    }
+    let (rest, _) = stream.collect_blocking().unwrap();
+    assert!(rms(&rest) > 100.0, "the rest was not spoken");
+    let synthesized = e.stats().clauses_synthesized - before;
+    assert!(
+        synthesized >= 1,
+        "the text after the lead-in must be synthesized"
+    );
+    // Only the rest went through the model: the lead-in's clause was not synthesized again
+    // (the whole text in one request is two clauses).
+    let whole_before = e.stats().clauses_synthesized;
+    let plain = e.synthesize("It is 1 2 3 4.", opts).unwrap();
+    plain.collect_blocking().unwrap();
+    assert_eq!(e.stats().clauses_synthesized - whole_before, synthesized);
+}
+
+#[test]
 fn bad_input_never_crashes() {
     let e = shared();
     for text in [
