@@ -9,7 +9,6 @@ use std::path::Path;
 
 use ivr_onnx::Environment;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
 use crate::AsrError;
@@ -37,15 +36,7 @@ impl SileroVad {
                 path: model.to_path_buf(),
             });
         }
-        let session = Session::builder(env)
-            .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::Level3)
-                    .map_err(ort::Error::from)
-            })
-            .and_then(|b| b.with_intra_threads(1).map_err(ort::Error::from))
-            .and_then(|b| b.with_inter_threads(1).map_err(ort::Error::from))
-            .and_then(|mut b| b.commit_from_file(model))
-            .map_err(|e| AsrError::Onnx(format!("loading {}: {e}", model.display())))?;
+        let session = ivr_onnx::session(env, model, 1)?;
         let n = rate.context() + rate.window();
         Ok(Self {
             session,

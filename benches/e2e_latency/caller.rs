@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use ivr_media::Codec;
 use serde_json::{Value, json};
 
-use crate::{FRAME, SCRIPT, TAIL_S};
+use crate::{CallerVoice, FRAME, Script};
 
 pub fn run_cmd(cmd: &mut Command) -> Result<()> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
@@ -22,6 +22,7 @@ pub fn run_cmd(cmd: &mut Command) -> Result<()> {
 
 /// The caller's side of one call: continuous 8 kHz audio and where its utterances are.
 pub struct CallerAudio {
+    pub script: &'static Script,
     pub pcap: PathBuf,
     /// (start, end) of each utterance from the call's first packet.
     pub utterances: Vec<(Duration, Duration)>,
@@ -29,20 +30,30 @@ pub struct CallerAudio {
 }
 
 impl CallerAudio {
-    pub fn generate(dir: &Path) -> Result<CallerAudio> {
+    pub fn generate(dir: &Path, script: &'static Script) -> Result<CallerAudio> {
         let mut pcm: Vec<i16> = Vec::new();
         let mut utterances = Vec::new();
-        for (i, (pause, text)) in SCRIPT.iter().enumerate() {
+        for (i, (pause, text)) in script.lines.iter().enumerate() {
             let raw = dir.join(format!("utt{i}-raw.wav"));
             let wav = dir.join(format!("utt{i}.wav"));
-            run_cmd(
-                Command::new("espeak-ng")
-                    .args(["-v", "en-us", "-s", "150", "-w"])
-                    .arg(&raw)
-                    .arg(text),
-            )
-            .context("espeak-ng (Debian package espeak-ng) speaks the caller's lines")?;
-            // Trim espeak's leading/trailing silence so the utterance bounds are exact.
+            match script.voice {
+                CallerVoice::Espeak(voice) => run_cmd(
+                    Command::new("espeak-ng")
+                        .args(["-v", voice, "-s", "150", "-w"])
+                        .arg(&raw)
+                        .arg(text),
+                )
+                .context("espeak-ng (Debian package espeak-ng) speaks the caller's lines")?,
+                CallerVoice::Kokoro(voice) => run_cmd(
+                    ivr_test_support::ivr_command(Path::new(env!("CARGO_BIN_EXE_ivr")))
+                        .args(["say", "--language", script.language, "--voice", voice])
+                        .args(["--rate", "8000", "-o"])
+                        .arg(&raw)
+                        .arg(text),
+                )
+                .context("`ivr say` speaks the Mandarin caller's lines (run `make models`)")?,
+            }
+            // Trim the voice's leading/trailing silence so the utterance bounds are exact.
             run_cmd(
                 Command::new("sox")
                     .arg(&raw)
@@ -61,12 +72,13 @@ impl CallerAudio {
             pcm.extend(samples);
             utterances.push((samples_to_dur(start), samples_to_dur(pcm.len())));
         }
-        pcm.extend(std::iter::repeat_n(0i16, (TAIL_S * 8000.0) as usize));
+        pcm.extend(std::iter::repeat_n(0i16, (script.tail_s * 8000.0) as usize));
         let frames = pcm.len().div_ceil(FRAME);
         pcm.resize(frames * FRAME, 0);
         let pcap = dir.join("caller.pcap");
         write_rtp_pcap(&pcap, &pcm)?;
         Ok(CallerAudio {
+            script,
             pcap,
             utterances,
             total: samples_to_dur(pcm.len()),
@@ -79,8 +91,13 @@ impl CallerAudio {
 
     pub fn describe(&self) -> Value {
         json!({
-            "voice": "espeak-ng en-us, 150 wpm, 8 kHz PCMU, continuous RTP",
-            "script": SCRIPT.iter().zip(&self.utterances).map(|((pause, text), (s, e))| json!({
+            "voice": match self.script.voice {
+                CallerVoice::Espeak(v) => format!("espeak-ng {v}, 150 wpm, 8 kHz PCMU, continuous RTP"),
+                CallerVoice::Kokoro(v) => format!("{v} (ivr say), 8 kHz PCMU, continuous RTP"),
+            },
+            "language": self.script.language,
+            "called": self.script.user,
+            "script": self.script.lines.iter().zip(&self.utterances).map(|((pause, text), (s, e))| json!({
                 "pause_before_s": pause, "text": text,
                 "start_s": s.as_secs_f64(), "end_s": e.as_secs_f64(),
             })).collect::<Vec<_>>(),
@@ -154,17 +171,17 @@ pub fn ipv4_checksum(h: &[u8]) -> u16 {
 
 /// SIPp caller: INVITE (PCMU), play the caller pcap, wait for ivr's BYE after the last
 /// utterance (or send one if it never comes).
-pub fn write_scenario(dir: &Path, caller: &CallerAudio) -> Result<PathBuf> {
+pub fn write_scenario(dir: &Path, caller: &CallerAudio, user: &str) -> Result<PathBuf> {
     let pause_ms = caller.last_utterance_end().as_millis() + 300;
     let xml = format!(
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="ivr e2e bench caller: generated speech pcap, waits for the bot's BYE">
   <send retrans="500">
     <![CDATA[
-      INVITE sip:parcel@[remote_ip]:[remote_port] SIP/2.0
+      INVITE sip:{user}@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: "bench" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:parcel@[remote_ip]:[remote_port]>
+      To: <sip:{user}@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
       Contact: <sip:caller@[local_ip]:[local_port]>
@@ -236,7 +253,7 @@ pub fn write_scenario(dir: &Path, caller: &CallerAudio) -> Result<PathBuf> {
   <label id="2"/>
 </scenario>
 "#,
-        pcap = caller.pcap.display()
+        pcap = caller.pcap.display(),
     );
     let path = dir.join("caller.xml");
     std::fs::write(&path, xml)?;

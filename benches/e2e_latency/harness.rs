@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use ivr_test_support::{IvrServe, SERVE_MODELS, ServeOptions, check_models, sipp_client};
+
 use serde_json::{Value, json};
 
 use crate::caller::CallerAudio;
 use crate::phase::{Phase, TurnSample, stats};
 use crate::wire::analyse_capture;
-use crate::{Opts, RTP_MAX, RTP_MIN};
+use crate::{Opts, RTP_MAX, RTP_MIN, Script};
 
 pub fn loadavg() -> [f64; 3] {
     let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -97,7 +98,15 @@ pub fn machine_info(load: [f64; 3]) -> Value {
 
 /// `ivr serve` for the bench: RTP ports in a fixed range (the capture filter names it),
 /// a prompt cache of its own, a quiet log, room for `max_calls`.
-pub fn start_server(work: &Path, max_calls: usize) -> Result<IvrServe> {
+pub fn start_server(work: &Path, max_calls: usize, script: &Script) -> Result<IvrServe> {
+    // Only the script's language: an English run loads no Mandarin model or prompts.
+    let routes = match script.language {
+        "en" => "[]".to_string(),
+        _ => format!(
+            "[{{ user = \"{}\", flow = \"builtin:parcel-zh\" }}]",
+            script.user
+        ),
+    };
     check_models(SERVE_MODELS)?;
     IvrServe::start(&ServeOptions {
         ivr_bin: PathBuf::from(env!("CARGO_BIN_EXE_ivr")),
@@ -107,12 +116,12 @@ pub fn start_server(work: &Path, max_calls: usize) -> Result<IvrServe> {
         rtp_port_min: RTP_MIN,
         rtp_port_max: RTP_MAX,
         rust_log: "warn".into(),
-        // The English script only: no Mandarin route, models or prompt synthesis.
         env: vec![
             ("IVR_SIP__MAX_CALLS".into(), max_calls.to_string()),
-            ("IVR_DIALOG__ROUTES".into(), "[]".into()),
+            ("IVR_DIALOG__ROUTES".into(), routes),
         ],
-        startup_timeout: Duration::from_secs(300),
+        // A first Mandarin start synthesizes every prompt with Kokoro (minutes on 2 cores).
+        startup_timeout: Duration::from_secs(600),
     })
 }
 

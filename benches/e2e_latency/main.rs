@@ -15,7 +15,8 @@
 //! criterion's plotters) and run only with `IVR_E2E_BENCH=1`: `make bench` sets both. Knobs (env): IVR_BENCH_LATENCY_CALLS (8),
 //! IVR_BENCH_LATENCY_CONCURRENCY (2), IVR_BENCH_LEVELS (1,2,4,8,12,16,20,24,28,32),
 //! IVR_BENCH_MAX_LOAD (1.5: wait until the 1-minute load average is below it),
-//! IVR_BENCH_LOAD_WAIT_S (900), IVR_BENCH_OUT (benches/results).
+//! IVR_BENCH_LOAD_WAIT_S (900), IVR_BENCH_OUT (benches/results; benches/results/zh for
+//! Mandarin), IVR_BENCH_LANGUAGE (en; zh runs the Mandarin script on `sip:kuaidi`).
 
 mod caller;
 mod harness;
@@ -56,19 +57,71 @@ const ADDED_P95_LIMIT_MS: f64 = 500.0;
 const RTP_MIN: u16 = 42000;
 const RTP_MAX: u16 = 42998;
 
-/// The caller's script: (silence before, words), spoken by espeak-ng. The pauses leave
-/// room for each bot prompt of the demo flow (fixtures/flows/parcel.toml): greeting,
-/// number request (cached), read-back (live), status + anything else (live), goodbye.
-const SCRIPT: &[(f64, &str)] = &[
-    (4.5, "I'd like to track my parcel."),
-    (7.0, "one two three four five six seven eight"),
-    (8.0, "yes"),
-    (13.0, "no thanks, goodbye"),
-];
-/// Caller audio after the last utterance (ivr says goodbye and hangs up meanwhile).
-const TAIL_S: f64 = 8.0;
+/// One language's bench call: who speaks, what, and which number they dial.
+pub struct Script {
+    /// `IVR_BENCH_LANGUAGE`.
+    pub language: &'static str,
+    /// The Request-URI user dialled: it picks the flow, as `[[dialog.routes]]` do.
+    pub user: &'static str,
+    pub voice: CallerVoice,
+    /// (silence before, words). The pauses leave room for each bot prompt of the demo
+    /// flow: greeting, number request (cached), read-back (live), status + anything else
+    /// (live), goodbye.
+    pub lines: &'static [(f64, &'static str)],
+    /// Caller audio after the last utterance (ivr says goodbye and hangs up meanwhile).
+    pub tail_s: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum CallerVoice {
+    /// espeak-ng, 150 wpm.
+    Espeak(&'static str),
+    /// A Kokoro speaker through `ivr say --language zh` (espeak-ng cannot speak Mandarin);
+    /// not the bot's own voice.
+    Kokoro(&'static str),
+}
+
+/// fixtures/flows/parcel.toml, dialled as `parcel`.
+const ENGLISH: Script = Script {
+    language: "en",
+    user: "parcel",
+    voice: CallerVoice::Espeak("en-us"),
+    lines: &[
+        (4.5, "I'd like to track my parcel."),
+        (7.0, "one two three four five six seven eight"),
+        (8.0, "yes"),
+        (13.0, "no thanks, goodbye"),
+    ],
+    tail_s: 8.0,
+};
+
+/// fixtures/flows/parcel-zh.toml, dialled as `kuaidi` (the embedded route). Its prompts are
+/// longer: so are the pauses.
+const MANDARIN: Script = Script {
+    language: "zh",
+    user: "kuaidi",
+    voice: CallerVoice::Kokoro("kokoro/zm_yunxi"),
+    lines: &[
+        (6.0, "我想查一下我的快递。"),
+        (6.5, "一二三四五六七八"),
+        (7.0, "是的。"),
+        (14.0, "没有了。"),
+    ],
+    tail_s: 8.0,
+};
+
+impl Script {
+    fn from_env() -> Result<&'static Script> {
+        match std::env::var("IVR_BENCH_LANGUAGE").as_deref() {
+            Err(_) | Ok("en") => Ok(&ENGLISH),
+            Ok("zh") => Ok(&MANDARIN),
+            Ok(other) => anyhow::bail!("IVR_BENCH_LANGUAGE={other}: want en or zh"),
+        }
+    }
+}
 
 struct Opts {
+    script: &'static Script,
     latency_calls: usize,
     latency_concurrency: usize,
     levels: Vec<usize>,
@@ -85,14 +138,20 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 }
 
 impl Opts {
-    fn from_env() -> Opts {
+    fn from_env() -> Result<Opts> {
+        let script = Script::from_env()?;
+        let default_out = match script.language {
+            "en" => Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results"),
+            lang => Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("benches/results/{lang}")),
+        };
         let levels = std::env::var("IVR_BENCH_LEVELS")
             .unwrap_or_else(|_| "1,2,4,8,12,16,20,24,28,32".into())
             .split(',')
             .filter_map(|s| s.trim().parse().ok())
             .filter(|n| *n > 0)
             .collect();
-        Opts {
+        Ok(Opts {
+            script,
             latency_calls: env_or("IVR_BENCH_LATENCY_CALLS", 8),
             latency_concurrency: env_or("IVR_BENCH_LATENCY_CONCURRENCY", 2),
             levels,
@@ -100,8 +159,8 @@ impl Opts {
             load_wait: Duration::from_secs(env_or("IVR_BENCH_LOAD_WAIT_S", 900)),
             out: std::env::var_os("IVR_BENCH_OUT")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results")),
-        }
+                .unwrap_or(default_out),
+        })
     }
 }
 
@@ -119,7 +178,7 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let opts = Opts::from_env();
+    let opts = Opts::from_env()?;
     std::fs::create_dir_all(&opts.out)?;
     let criterion = criterion_summary(&opts.out).context("summarising criterion results")?;
     println!("e2e_latency: criterion summary: {criterion} benchmarks");
@@ -137,11 +196,15 @@ fn run() -> Result<()> {
     let work =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let caller = CallerAudio::generate(&work)?;
-    let scenario = write_scenario(&work, &caller)?;
+    let caller = CallerAudio::generate(&work, opts.script)?;
+    let scenario = write_scenario(&work, &caller, opts.script.user)?;
 
     let max_level = opts.levels.iter().copied().max().unwrap_or(1);
-    let mut server = start_server(&work, max_level.max(opts.latency_concurrency) + 8)?;
+    let mut server = start_server(
+        &work,
+        max_level.max(opts.latency_concurrency) + 8,
+        opts.script,
+    )?;
     let idle_rss = rss_kib(server.pid()).unwrap_or(0);
     println!(
         "e2e_latency: ivr serve pid {} SIP {} (RSS idle {idle_rss} KiB)",

@@ -6,7 +6,6 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 use serde_json::{Value, json};
 
-use crate::SCRIPT;
 use crate::harness::loadavg;
 use crate::phase::{Phase, TurnSample, fmt_ms, stats};
 use crate::plots::{plot_histogram, plot_ramp};
@@ -167,9 +166,9 @@ impl Report {
              - load average at start (1/5/15 min): {}\n- date: {}\n\n\
              Latency = the caller's last voiced RTP packet -> ivr's first non-silent reply packet, \
              from a capture on `lo` (G.711 decoded; voiced = mean |sample| > 200). Callers are SIPp \
-             playing a generated espeak-ng pcap (continuous 20 ms RTP) through the demo flow: \
-             track a parcel (reply: cached prompt), say the number (reply: live read-back \"I have 1 2 3 ...\"), \
-             yes (lookup + live status), no thanks goodbye (cached goodbye). \
+             dialling `{}` and playing generated speech ({}) through the demo flow: \
+             track a parcel (reply: cached prompt), say the number (reply: live read-back), \
+             yes (lookup + live status), no / goodbye (cached goodbye). \
              Turn kind from the call record (`turns[].cached`).\n\n",
             m["command"].as_str().unwrap_or(""),
             m["commit"].as_str().unwrap_or(""),
@@ -183,6 +182,9 @@ impl Report {
             m["mem_gib"],
             load(&m["load_average_at_start"]),
             m["date_utc"].as_str().unwrap_or(""),
+            // Reports written before the Mandarin script name no number: the English one.
+            self.caller["called"].as_str().unwrap_or("parcel"),
+            self.caller["voice"].as_str().unwrap_or("espeak-ng en-us"),
         );
         if let Some(p) = self.phases.first() {
             s.push_str(&format!(
@@ -221,7 +223,12 @@ impl Report {
             s.push_str(
                 "### Per script turn (latency run, medians)\n\n| turn | caller says | reply kind | wire p50 ms | wire min ms | server: speech end -> ASR result p50 ms | server: speech end -> first audio p50 ms |\n|---:|---|---|---:|---:|---:|---:|\n",
             );
-            for (i, (_, text)) in SCRIPT.iter().enumerate() {
+            let lines = self.caller["script"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for (i, line) in lines.iter().enumerate() {
+                let text = line["text"].as_str().unwrap_or("?");
                 let turn: Vec<&TurnSample> = p
                     .samples
                     .iter()

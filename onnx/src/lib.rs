@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 pub use ort::environment::Environment;
+pub use ort::session::Session;
+
+use ort::session::builder::GraphOptimizationLevel;
 
 /// The ONNX Runtime library, relative to the models dir.
 pub const ORT_LIB: &str = "onnxruntime/libonnxruntime.so.1.31.1";
@@ -54,6 +57,27 @@ pub fn environment(lib: &Path) -> Result<Environment, OnnxError> {
         .build()
         .map_err(|e| load(e.to_string()))?;
     Ok(ENV.get_or_init(|| env).clone())
+}
+
+/// A session of the model at `path`, as every ivr model runs: full graph optimisation,
+/// `intra_threads` threads for its operators, one for the graph (the callers run one
+/// session per dedicated thread, so inter-op parallelism would only oversubscribe).
+pub fn session(env: &Environment, path: &Path, intra_threads: usize) -> Result<Session, OnnxError> {
+    Session::builder(env)
+        .and_then(|b| {
+            b.with_optimization_level(GraphOptimizationLevel::Level3)
+                .map_err(ort::Error::from)
+        })
+        .and_then(|b| {
+            b.with_intra_threads(intra_threads.max(1))
+                .map_err(ort::Error::from)
+        })
+        .and_then(|b| b.with_inter_threads(1).map_err(ort::Error::from))
+        .and_then(|mut b| b.commit_from_file(path))
+        .map_err(|e| OnnxError::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// The library's own version string (e.g. "1.31.1"), from

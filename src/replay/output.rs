@@ -22,7 +22,9 @@ pub(super) fn write_out(
     let store = RecordStore::open(dir)?;
     let id = crate::records::new_call_id();
     let started = SystemTime::now();
-    let mut record = CallRecord::new(&id, &format!("replay-{id}"), fixture, "replay", started);
+    // The number the recording dialled, when its expectations say (as serve records it).
+    let called = shell.called().unwrap_or("replay");
+    let mut record = CallRecord::new(&id, &format!("replay-{id}"), fixture, called, started);
     record.answered_at = Some(record.started_at.clone());
     let call_dir = store.call_dir(&id)?;
     let transcript_path = call_dir.join("transcript.jsonl");

@@ -74,6 +74,11 @@ pub(super) struct Shell<'a> {
 }
 
 impl Shell<'_> {
+    /// The Request-URI user the replayed call dialled, if known.
+    pub(super) fn called(&self) -> Option<&str> {
+        self.opts.called.as_deref()
+    }
+
     fn dialog_turns(core: &CallCore) -> usize {
         core.dialog().summary().turns.len()
     }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use ivr_onnx::Environment;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -160,18 +159,7 @@ impl Voice {
         spec: Arc<VoiceSpec>,
         intra_threads: usize,
     ) -> Result<Self, TtsError> {
-        let session = Session::builder(env)
-            .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::Level3)
-                    .map_err(ort::Error::from)
-            })
-            .and_then(|b| {
-                b.with_intra_threads(intra_threads.max(1))
-                    .map_err(ort::Error::from)
-            })
-            .and_then(|b| b.with_inter_threads(1).map_err(ort::Error::from))
-            .and_then(|mut b| b.commit_from_file(&spec.model))
-            .map_err(|e| TtsError::Ort(format!("loading {}: {e}", spec.model.display())))?;
+        let session = ivr_onnx::session(env, &spec.model, intra_threads)?;
         Ok(Self { spec, session })
     }
 
