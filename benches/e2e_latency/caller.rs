@@ -171,7 +171,8 @@ pub fn ipv4_checksum(h: &[u8]) -> u16 {
 
 /// SIPp caller: INVITE (PCMU), play the caller pcap, wait for ivr's BYE after the last
 /// utterance (or send one if it never comes).
-pub fn write_scenario(dir: &Path, caller: &CallerAudio, user: &str) -> Result<PathBuf> {
+pub fn write_scenario(dir: &Path, caller: &CallerAudio) -> Result<PathBuf> {
+    let user = caller.script.user;
     let pause_ms = caller.last_utterance_end().as_millis() + 300;
     let xml = format!(
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use ivr_test_support::{IvrServe, SERVE_MODELS, ServeOptions, check_models, sipp_client};
-
 use serde_json::{Value, json};
 
 use crate::caller::CallerAudio;

@@ -197,7 +197,7 @@ fn run() -> Result<()> {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let caller = CallerAudio::generate(&work, opts.script)?;
-    let scenario = write_scenario(&work, &caller, opts.script.user)?;
+    let scenario = write_scenario(&work, &caller)?;
 
     let max_level = opts.levels.iter().copied().max().unwrap_or(1);
     let mut server = start_server(

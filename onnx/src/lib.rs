@@ -24,6 +24,15 @@ pub enum OnnxError {
     Load { path: PathBuf, message: String },
 }
 
+impl OnnxError {
+    fn load(path: &Path, message: impl ToString) -> OnnxError {
+        OnnxError::Load {
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        }
+    }
+}
+
 static ENV: OnceLock<Environment> = OnceLock::new();
 static INIT: Mutex<()> = Mutex::new(());
 
@@ -46,16 +55,12 @@ pub fn environment(lib: &Path) -> Result<Environment, OnnxError> {
             path: lib.to_path_buf(),
         });
     }
-    let load = |message: String| OnnxError::Load {
-        path: lib.to_path_buf(),
-        message,
-    };
     let env = ort::init_from(lib)
-        .map_err(|e| load(e.to_string()))?
+        .map_err(|e| OnnxError::load(lib, e))?
         .with_name("ivr")
         .with_telemetry(false)
         .build()
-        .map_err(|e| load(e.to_string()))?;
+        .map_err(|e| OnnxError::load(lib, e))?;
     Ok(ENV.get_or_init(|| env).clone())
 }
 
@@ -74,20 +79,13 @@ pub fn session(env: &Environment, path: &Path, intra_threads: usize) -> Result<S
         })
         .and_then(|b| b.with_inter_threads(1).map_err(ort::Error::from))
         .and_then(|mut b| b.commit_from_file(path))
-        .map_err(|e| OnnxError::Load {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        .map_err(|e| OnnxError::load(path, e))
 }
 
 /// The library's own version string (e.g. "1.31.1"), from
 /// `OrtGetApiBase()->GetVersionString()`. ort does not expose it, so the library is opened
 /// once more here (dlopen is reference-counted: the same mapping, no second copy).
 pub fn runtime_version(lib: &Path) -> Result<String, OnnxError> {
-    let err = |message: String| OnnxError::Load {
-        path: lib.to_path_buf(),
-        message,
-    };
     if !lib.is_file() {
         return Err(OnnxError::MissingLibrary {
             path: lib.to_path_buf(),
@@ -97,18 +95,18 @@ pub fn runtime_version(lib: &Path) -> Result<String, OnnxError> {
     // OrtGetApiBase has this exact C signature in every ONNX Runtime release, and the
     // returned version string is static, NUL-terminated and never freed.
     unsafe {
-        let library = libloading::Library::new(lib).map_err(|e| err(e.to_string()))?;
+        let library = libloading::Library::new(lib).map_err(|e| OnnxError::load(lib, e))?;
         let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
             library
                 .get(b"OrtGetApiBase")
-                .map_err(|e| err(e.to_string()))?;
+                .map_err(|e| OnnxError::load(lib, e))?;
         let base = get_base();
         if base.is_null() {
-            return Err(err("OrtGetApiBase returned null".into()));
+            return Err(OnnxError::load(lib, "OrtGetApiBase returned null"));
         }
         let version = ((*base).GetVersionString)();
         if version.is_null() {
-            return Err(err("no version string".into()));
+            return Err(OnnxError::load(lib, "no version string"));
         }
         Ok(std::ffi::CStr::from_ptr(version)
             .to_string_lossy()

@@ -315,7 +315,7 @@ mod tests {
         // Spaces, punctuation and numerals written as digits are not errors.
         assert_eq!(zh("我想查一下我的快递。", "我想查一下 我的快递"), 0.0);
         assert_eq!(zh("一二三四五六七八", "12345678"), 0.0);
-        // One wrong character in ten.
+        // One wrong character in nine.
         assert!((zh("我想查一下我的快递", "我想查一下我的快地") - 1.0 / 9.0).abs() < 1e-9);
         assert_eq!(zh("", ""), 0.0);
         assert_eq!(zh("", "谢谢"), 1.0);

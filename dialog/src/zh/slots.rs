@@ -3,6 +3,8 @@
 //! what Mandarin callers say and Whisper writes ("幺二三", "12345678", "下周三", "十二月二十号",
 //! "下午三点半", "一百二十块").
 
+use std::sync::OnceLock;
+
 use crate::slots::{self, Date};
 
 use super::intent::all_syllables;
@@ -129,6 +131,14 @@ const ANSWERS_BY_SOUND: &[(&str, bool)] = &[
 
 /// The answer whose folded toneless pinyin is the whole utterance (a trailing 谢谢 allowed).
 fn yes_no_by_sound(text: &str) -> Option<bool> {
+    // The answers' syllables are segmented once, not on every turn.
+    static ANSWERS: OnceLock<Vec<(Vec<String>, bool)>> = OnceLock::new();
+    let answers = ANSWERS.get_or_init(|| {
+        ANSWERS_BY_SOUND
+            .iter()
+            .map(|&(answer, yes)| (all_syllables(answer), yes))
+            .collect()
+    });
     let mut heard = all_syllables(text);
     if heard.ends_with(&["xie".to_string(), "xie".to_string()]) {
         heard.truncate(heard.len() - 2);
@@ -136,9 +146,9 @@ fn yes_no_by_sound(text: &str) -> Option<bool> {
     if heard.is_empty() {
         return None;
     }
-    ANSWERS_BY_SOUND
+    answers
         .iter()
-        .find(|(answer, _)| all_syllables(answer) == heard)
+        .find(|(answer, _)| *answer == heard)
         .map(|&(_, yes)| yes)
 }
 

@@ -34,8 +34,8 @@ pub fn digit_value(c: char) -> Option<char> {
     })
 }
 
-/// ASR homophones of digit characters (要 for 幺, 衣 for 一, 久 for 九): digits only with a
-/// digit character on both sides ("我要查" is not a 1).
+/// ASR homophones of digit characters (要 for 幺, 以 for 一, 久 for 九): digits only beside
+/// digit characters (`slots::digits` says where; "我要查" is not a 1).
 pub fn weak_digit_value(c: char) -> Option<char> {
     Some(match c {
         '要' | '腰' | '妖' | '衣' | '医' | '以' | '已' | '依' => '1',
