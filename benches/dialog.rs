@@ -44,6 +44,7 @@ fn benches(c: &mut Criterion) {
                     text: "I want to track my parcel one two three four five six seven eight"
                         .into(),
                     confidence: 0.9,
+                    embedding: None,
                 },
                 t,
             )

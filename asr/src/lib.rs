@@ -30,7 +30,7 @@ pub use convert::{ConvertError, ConvertSummary, convert_ct2_to_ggml};
 pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Expectation};
 pub use energy::EnergyVad;
 pub use language::{BUILTIN_LANGUAGES, LanguageAsr, LanguageOverrides, OutputScript};
-pub use pool::{AsrPool, AsrTicket};
+pub use pool::{AsrPool, AsrTicket, TextEncoder};
 pub use recognizer::{Hints, MAX_SECONDS, Recognizer, Segment, Transcript, WhisperModel, Word};
 pub use score::{CharErrors, char_errors, normalize_zh_for_scoring};
 pub use script::is_han;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -46,6 +46,7 @@ struct Stats {
 /// The pool. Dropping it closes the queue; workers finish their current job and exit.
 pub struct AsrPool {
     tx: Option<Sender<Job>>,
+    slots: Arc<[LanguageSlot]>,
     /// Codes in the order of `Job::language`; the first is `submit`'s.
     codes: Vec<String>,
     workers: Vec<JoinHandle<()>>,
@@ -106,10 +107,16 @@ impl Future for AsrTicket {
     }
 }
 
-/// One language a pool serves: its settings and which of the pool's models decodes it.
+/// Turns a final transcript into the sentence embedding the dialog's semantic stage
+/// compares (`None` when it cannot). Runs on the worker that decoded the utterance.
+pub type TextEncoder = Arc<dyn Fn(&str) -> Option<Arc<[f32]>> + Send + Sync>;
+
+/// One language a pool serves: its settings, which of the pool's models decodes it, and
+/// what embeds its transcripts (set once after start, by the binary).
 struct LanguageSlot {
     settings: LanguageAsr,
     model: usize,
+    encoder: OnceLock<TextEncoder>,
 }
 
 impl AsrPool {
@@ -159,6 +166,7 @@ impl AsrPool {
             slots.push(LanguageSlot {
                 settings,
                 model: index,
+                encoder: OnceLock::new(),
             });
         }
         let codes = slots.iter().map(|s| s.settings.code.clone()).collect();
@@ -182,13 +190,13 @@ impl AsrPool {
                 .collect::<Result<Vec<_>, _>>()?;
             let rx: Receiver<Job> = rx.clone();
             let stats = stats.clone();
-            let slots = slots.clone();
+            let worker_slots = slots.clone();
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("asr-worker-{i}"))
                 .spawn(move || {
                     let _ = ready.send(());
-                    worker_loop(recognizers, &slots, rx, stats)
+                    worker_loop(recognizers, &worker_slots, rx, stats)
                 })
                 .map_err(|e| AsrError::Whisper(format!("spawning ASR worker: {e}")))?;
             workers.push(handle);
@@ -198,6 +206,7 @@ impl AsrPool {
         }
         Ok(Self {
             tx: Some(tx),
+            slots,
             codes,
             workers,
             stats,
@@ -231,6 +240,21 @@ impl AsrPool {
             languages.push((settings, model));
         }
         Self::with_languages(languages, cfg)
+    }
+
+    /// Embed every non-empty transcript in `language` with `encoder`, on the worker, after
+    /// decoding (`Transcript::embedding`). Once per language; later calls are ignored.
+    pub fn set_text_encoder(&self, language: &str, encoder: TextEncoder) -> Result<(), AsrError> {
+        let slot = self
+            .slots
+            .iter()
+            .find(|s| s.settings.code == language)
+            .ok_or_else(|| AsrError::UnknownLanguage {
+                code: language.to_owned(),
+                available: self.codes.join(", "),
+            })?;
+        let _ = slot.encoder.set(encoder);
+        Ok(())
     }
 
     /// The language codes this pool decodes; the first is `submit`'s.
@@ -368,7 +392,14 @@ fn worker_loop(
         // A panic inside whisper-rs must not take the worker (and every later call) down.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let slot = &languages[job.language];
-            recognizers[slot.model].transcribe_as(&slot.settings, &job.audio, &job.hints)
+            let mut t =
+                recognizers[slot.model].transcribe_as(&slot.settings, &job.audio, &job.hints)?;
+            if let Some(encode) = slot.encoder.get()
+                && !t.text.trim().is_empty()
+            {
+                t.embedding = encode(&t.text);
+            }
+            Ok(t)
         }))
         .unwrap_or_else(|_| Err(AsrError::Whisper("decoder panicked".into())));
         let took = started.elapsed().as_micros() as u64;

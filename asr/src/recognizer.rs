@@ -128,6 +128,9 @@ pub struct Transcript {
     /// Time spent decoding, and (pool only) waiting in the queue.
     pub decode_ms: u32,
     pub queue_ms: u32,
+    /// The text's sentence embedding, when the pool has an encoder for the language.
+    #[serde(skip)]
+    pub embedding: Option<std::sync::Arc<[f32]>>,
 }
 
 impl Transcript {
@@ -143,6 +146,7 @@ impl Transcript {
             guard,
             decode_ms: 0,
             queue_ms: 0,
+            embedding: None,
         }
     }
 }
@@ -370,6 +374,7 @@ impl Recognizer {
             guard: guard_action,
             decode_ms: started.elapsed().as_millis() as u32,
             queue_ms: 0,
+            embedding: None,
         })
     }
 }

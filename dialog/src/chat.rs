@@ -12,6 +12,11 @@ use crate::flow::{Flow, Outcome};
 use crate::integrations::Backend;
 use crate::slots::Date;
 
+/// Turns a caller's words into the sentence embedding the flow's semantic stage compares
+/// (`None` when it cannot: the rules decide alone). Runs wherever the caller runs it: the
+/// binary calls it on an inference thread, never on the call loop.
+pub type TextEmbedder = Arc<dyn Fn(&str) -> Option<Arc<[f32]>> + Send + Sync>;
+
 /// One bot turn, as printed by `ivr chat --json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatTurn {
@@ -19,6 +24,9 @@ pub struct ChatTurn {
     pub intent: Option<String>,
     pub confidence: Option<f32>,
     pub slots: BTreeMap<String, String>,
+    /// The knowledge-base entry answered in this turn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faq: Option<String>,
     pub say: String,
     /// "transfer" | "hangup" | null
     pub action: Option<&'static str>,
@@ -33,6 +41,10 @@ pub struct ChatTurn {
 pub struct ChatSession {
     dialog: Dialog,
     backend: Box<dyn Backend>,
+    /// Embeds each typed line for the flow's semantic stage (none: rules only).
+    embedder: Option<TextEmbedder>,
+    /// Knowledge-base answers already reported in a turn.
+    faqs_reported: usize,
     now: Instant,
     ended: bool,
 }
@@ -44,9 +56,17 @@ impl ChatSession {
         ChatSession {
             dialog: Dialog::new(flow, today, now),
             backend,
+            embedder: None,
+            faqs_reported: 0,
             now,
             ended: false,
         }
+    }
+
+    /// Embed every caller line with `embedder`, as a call embeds its transcripts.
+    pub fn with_embedder(mut self, embedder: TextEmbedder) -> ChatSession {
+        self.embedder = Some(embedder);
+        self
     }
 
     pub fn dialog(&self) -> &Dialog {
@@ -103,6 +123,7 @@ impl ChatSession {
                 Event::Speech {
                     text: line.to_string(),
                     confidence: 1.0,
+                    embedding: self.embedder.as_ref().and_then(|e| e(line)),
                 },
                 self.now,
             )
@@ -169,6 +190,13 @@ impl ChatSession {
             intent: intent.map(|(i, _)| i.to_string()),
             confidence: intent.map(|(_, c)| (c * 1000.0).round() / 1000.0),
             slots: self.dialog.slots().clone(),
+            faq: {
+                let answered = self.dialog.faqs_answered();
+                let new = answered.get(self.faqs_reported..).and_then(|a| a.last());
+                let faq = new.map(|h| h.faq.clone());
+                self.faqs_reported = answered.len();
+                faq
+            },
             say: says.join(" "),
             action,
             sentiment: (self.dialog.sentiment() * 1000.0).round() / 1000.0,

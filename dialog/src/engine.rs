@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Language;
-use crate::flow::{Flow, Node, NodeId, NodeKind, Outcome, is_global, placeholders};
-use crate::intent::Decision;
+use crate::flow::{Flow, Node, NodeId, NodeKind, Outcome, Reading, is_global, placeholders};
+use crate::intent::{Decision, IntentScore, Utterance};
 use crate::sentiment::RunningSentiment;
 use crate::slots::{Date, SlotKind};
 
@@ -48,10 +48,12 @@ pub enum TransferResult {
 pub enum Event {
     /// The VAD heard the caller start speaking (cancels the no-input timer).
     SpeechStarted,
-    /// A final transcript with the ASR's confidence (0..1).
+    /// A final transcript with the ASR's confidence (0..1) and, when the flow matches by
+    /// meaning too, the transcript's sentence embedding (see `Flow::semantic_examples`).
     Speech {
         text: String,
         confidence: f32,
+        embedding: Option<Arc<[f32]>>,
     },
     /// One DTMF key: `0`-`9`, `*`, `#`.
     Digit(char),
@@ -213,6 +215,10 @@ pub struct CallSummary {
     pub flow: String,
     pub node: String,
     pub intents: Vec<IntentHit>,
+    /// Knowledge-base answers, in order.
+    pub faqs: Vec<FaqHit>,
+    /// Caller turns understanding could not act on (no match, clarify).
+    pub misses: Vec<NluMiss>,
     pub slots: BTreeMap<String, String>,
     /// `None` while the call is going on.
     pub outcome: Option<Outcome>,
@@ -286,6 +292,47 @@ const GLOBAL_IN_SLOT_THRESHOLD: f32 = 0.8;
 /// A different request while asking for a slot switches without asking only from here.
 const TOPIC_SWITCH_THRESHOLD: f32 = 0.75;
 
+/// A clarify question waiting for its answer.
+#[derive(Debug, Clone, PartialEq)]
+enum Clarifying {
+    /// "Do you want to track a parcel?" about what the caller said first.
+    Intent {
+        intent: String,
+        score: f32,
+        original: String,
+    },
+    /// "Do you mean: how much does shipping cost?"
+    Faq { id: String, score: f32 },
+}
+
+/// What understanding made of one caller turn that it could not act on: the learning
+/// loop's input (`ivr nlu-misses`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NluMiss {
+    pub text: String,
+    pub result: MissKind,
+    /// The node that was listening.
+    pub node: String,
+    pub offset_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissKind {
+    NoMatch,
+    /// Recognised as a request the flow does not serve.
+    OutOfScope,
+    Clarify,
+}
+
+/// A knowledge-base answer given.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaqHit {
+    pub faq: String,
+    pub confidence: f32,
+    pub offset_ms: u64,
+}
+
 /// One call's dialog. `Clone` so the call loop can probe a speculative transcript
 /// (`would_accept`) without touching the real state.
 #[derive(Clone)]
@@ -298,8 +345,9 @@ pub struct Dialog {
     slots: BTreeMap<String, String>,
     intent: Option<(String, f32)>,
     intents: Vec<IntentHit>,
-    /// A clarify question is pending for this intent and original utterance.
-    clarify: Option<(String, f32, String)>,
+    clarify: Option<Clarifying>,
+    faqs: Vec<FaqHit>,
+    misses: Vec<NluMiss>,
     no_input: u32,
     no_match: u32,
     total_no_match: u32,
@@ -332,6 +380,8 @@ impl Dialog {
             intent: None,
             intents: Vec::new(),
             clarify: None,
+            faqs: Vec::new(),
+            misses: Vec::new(),
             no_input: 0,
             no_match: 0,
             total_no_match: 0,
@@ -366,7 +416,13 @@ impl Dialog {
     /// didn't get that", no clarifying question)? Asked with a speculative transcript
     /// while the caller pauses: if yes, the call loop ends the turn on a short silence
     /// instead of the full trailing silence. Pure: runs the turn on a copy.
-    pub fn would_accept(&self, text: &str, confidence: f32, now: Instant) -> bool {
+    pub fn would_accept(
+        &self,
+        text: &str,
+        confidence: f32,
+        embedding: Option<Arc<[f32]>>,
+        now: Instant,
+    ) -> bool {
         if self.wait != Wait::Listen || text.trim().is_empty() {
             return false;
         }
@@ -375,6 +431,7 @@ impl Dialog {
             Event::Speech {
                 text: text.to_owned(),
                 confidence,
+                embedding,
             },
             now,
         );
@@ -390,6 +447,11 @@ impl Dialog {
     }
 
     /// The last recognised intent and its confidence.
+    /// Knowledge-base answers given so far.
+    pub fn faqs_answered(&self) -> &[FaqHit] {
+        &self.faqs
+    }
+
     pub fn current_intent(&self) -> Option<(&str, f32)> {
         self.intent.as_ref().map(|(i, c)| (i.as_str(), *c))
     }
@@ -407,6 +469,8 @@ impl Dialog {
             flow: self.flow.name.clone(),
             node: self.current_node().to_string(),
             intents: self.intents.clone(),
+            faqs: self.faqs.clone(),
+            misses: self.misses.clone(),
             slots: self.slots.clone(),
             outcome: self.outcome,
             handoff_reason: self.handoff_reason.clone(),
@@ -468,9 +532,17 @@ impl Dialog {
                     self.on_no_input(now, &mut out);
                 }
             }
-            Event::Speech { text, confidence } => {
+            Event::Speech {
+                text,
+                confidence,
+                embedding,
+            } => {
                 self.cancel_timer(TimerKind::NoInput);
-                self.on_speech(&text, confidence, now, &mut out);
+                let utt = Utterance {
+                    text: &text,
+                    embedding: embedding.as_deref(),
+                };
+                self.on_speech(&utt, confidence, now, &mut out);
             }
             Event::Digit(c) => {
                 self.cancel_timer(TimerKind::NoInput);
@@ -897,6 +969,17 @@ impl Dialog {
     }
 
     fn on_no_match(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.no_match_with(None, now, out);
+    }
+
+    /// A request the flow does not serve: an honest "I can't help with that" and the
+    /// offer of an agent, instead of "I didn't understand"; it counts as a no-match.
+    fn on_out_of_scope(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let message = self.flow.language.messages().out_of_scope;
+        self.no_match_with(Some(message), now, out);
+    }
+
+    fn no_match_with(&mut self, message: Option<&str>, now: Instant, out: &mut Vec<Action>) {
         self.no_match += 1;
         self.total_no_match += 1;
         let max = self
@@ -909,6 +992,11 @@ impl Dialog {
                 Some(n) => self.enter(n, now, out),
                 None => self.handoff("repeated no match", now, out),
             }
+        } else if let Some(m) = message {
+            self.last_says.clear();
+            let barge = self.node().barge_in;
+            self.say(m, barge, now, out);
+            self.listen(out);
         } else {
             let n = self.no_match;
             self.reprompt(false, n, now, out);
@@ -917,7 +1005,8 @@ impl Dialog {
 
     // ---- caller input ----
 
-    fn on_speech(&mut self, text: &str, confidence: f32, now: Instant, out: &mut Vec<Action>) {
+    fn on_speech(&mut self, utt: &Utterance, confidence: f32, now: Instant, out: &mut Vec<Action>) {
+        let text = utt.text;
         let turn = self.flow.language.sentiment(text);
         self.turns.push(Turn {
             said: Said::Caller(TurnInput::Speech {
@@ -943,15 +1032,20 @@ impl Dialog {
             return;
         }
         let flow = Arc::clone(&self.flow);
-        let th = flow.settings.thresholds;
 
         // A pending clarify question: yes/no, an implicit yes, or a fresh request.
-        if let Some((intent, score, original)) = self.clarify.clone() {
-            self.clarify = None;
-            match self.clarify_answer(&intent, text) {
+        if let Some(pending) = self.clarify.take() {
+            match self.clarify_answer(&pending, utt) {
                 Some(true) => {
-                    // The answer may carry the slot too ("1 2 3 4 5 6 7 8", "yes, tomorrow").
-                    self.accept_intent_from(&intent, score, &[&original, text], now, out);
+                    match pending {
+                        // The answer may carry the slot too ("1 2 3 4 5 6 7 8", "yes, tomorrow").
+                        Clarifying::Intent {
+                            intent,
+                            score,
+                            original,
+                        } => self.accept_intent_from(&intent, score, &[&original, text], now, out),
+                        Clarifying::Faq { id, score } => self.answer_faq(&id, score, now, out),
+                    }
                     return;
                 }
                 Some(false) => {
@@ -966,11 +1060,11 @@ impl Dialog {
         match &node.kind {
             NodeKind::Menu { yes, no, .. } => {
                 let allowed = self.menu_intents();
-                let decision = flow.matcher.decide(text, Some(&allowed), th);
-                let decision = match decision {
-                    Decision::Accept(s) => Decision::Accept(s),
-                    // yes / no answers in menus that take them ("anything else?").
-                    d => match (flow.language.yes_no(text), yes, no) {
+                let reading = flow.read(utt, Some(&allowed));
+                // yes / no answers in menus that take them ("anything else?"), unless the
+                // words clearly are a request.
+                if !matches!(reading, Reading::Intent(_) | Reading::Faq(_)) {
+                    match (flow.language.yes_no(text), yes, no) {
                         (Some(true), Some(y), _) => {
                             self.enter(*y, now, out);
                             return;
@@ -979,29 +1073,43 @@ impl Dialog {
                             self.enter(*n, now, out);
                             return;
                         }
-                        _ => d,
-                    },
-                };
-                match decision {
-                    Decision::Accept(s) => {
+                        _ => {}
+                    }
+                }
+                match reading {
+                    Reading::Intent(s) => {
                         let conf = s.score * (0.5 + 0.5 * confidence.clamp(0.0, 1.0));
                         self.accept_intent(&s.intent, conf, text, now, out)
                     }
-                    Decision::Clarify(s) if !is_global(&s.intent) => {
+                    Reading::Faq(f) => self.answer_faq(&f.intent, f.score, now, out),
+                    Reading::ClarifyIntent(s) if !is_global(&s.intent) => {
                         let question = flow
                             .intent(&s.intent)
                             .map(|d| d.clarify.clone())
                             .unwrap_or_default();
-                        self.clarify = Some((s.intent.clone(), s.score, text.to_string()));
+                        self.miss(text, MissKind::Clarify, now);
+                        self.clarify = Some(Clarifying::Intent {
+                            intent: s.intent.clone(),
+                            score: s.score,
+                            original: text.to_string(),
+                        });
                         self.last_says.clear();
                         self.say(&question, true, now, out);
                         self.listen(out);
                     }
-                    _ => self.on_no_match(now, out),
+                    Reading::ClarifyFaq(f) => self.clarify_faq(&f, text, now, out),
+                    Reading::OutOfScope => {
+                        self.miss(text, MissKind::OutOfScope, now);
+                        self.on_out_of_scope(now, out)
+                    }
+                    Reading::ClarifyIntent(_) | Reading::NoMatch => {
+                        self.miss(text, MissKind::NoMatch, now);
+                        self.on_no_match(now, out)
+                    }
                 }
             }
             NodeKind::Ask { slot, next } => {
-                if self.try_global(text, now, out) {
+                if self.try_global(utt, now, out) {
                     return;
                 }
                 let kind = flow
@@ -1015,7 +1123,7 @@ impl Dialog {
                         self.enter(*next, now, out);
                     }
                     // Free text takes anything: no topic change there.
-                    None if kind != SlotKind::FreeText => self.topic_change(text, now, out),
+                    None if kind != SlotKind::FreeText => self.topic_change(utt, now, out),
                     None => self.on_no_match(now, out),
                 }
             }
@@ -1058,7 +1166,7 @@ impl Dialog {
                         self.enter(*no, now, out);
                     }
                     None => {
-                        if !self.try_global(text, now, out) {
+                        if !self.try_global(utt, now, out) {
                             self.on_no_match(now, out);
                         }
                     }
@@ -1066,6 +1174,53 @@ impl Dialog {
             }
             _ => {}
         }
+    }
+
+    /// Speak a knowledge-base answer, then go where the entry (or the flow) says: by
+    /// default the "anything else?" menu.
+    fn answer_faq(&mut self, id: &str, score: f32, now: Instant, out: &mut Vec<Action>) {
+        let flow = Arc::clone(&self.flow);
+        let Some(faq) = flow.faq(id) else {
+            self.on_no_match(now, out);
+            return;
+        };
+        self.faqs.push(FaqHit {
+            faq: id.to_string(),
+            confidence: score,
+            offset_ms: self.ms(now),
+        });
+        // An answered question is a served caller.
+        self.completed = true;
+        self.last_says.clear();
+        let barge = self.node().barge_in;
+        self.say(&faq.answer, barge, now, out);
+        self.enter(faq.next.unwrap_or(flow.settings.after_faq), now, out);
+    }
+
+    /// "Do you mean: <the entry's first question>?"
+    fn clarify_faq(&mut self, f: &IntentScore, text: &str, now: Instant, out: &mut Vec<Action>) {
+        let flow = Arc::clone(&self.flow);
+        let Some(question) = flow.faq(&f.intent).map(|d| d.clarify.clone()) else {
+            self.on_no_match(now, out);
+            return;
+        };
+        self.miss(text, MissKind::Clarify, now);
+        self.clarify = Some(Clarifying::Faq {
+            id: f.intent.clone(),
+            score: f.score,
+        });
+        self.last_says.clear();
+        self.say(&question, true, now, out);
+        self.listen(out);
+    }
+
+    fn miss(&mut self, text: &str, result: MissKind, now: Instant) {
+        self.misses.push(NluMiss {
+            text: text.to_string(),
+            result,
+            node: self.current_node().to_string(),
+            offset_ms: self.ms(now),
+        });
     }
 
     /// The intents a menu node routes to, plus the global commands.
@@ -1117,14 +1272,12 @@ impl Dialog {
     /// ("actually, what are your opening hours?"). A clear one switches to that intent; a
     /// plausible one gets its clarify question; the current intent again, or nothing
     /// recognisable, is a no-match.
-    fn topic_change(&mut self, text: &str, now: Instant, out: &mut Vec<Action>) {
+    fn topic_change(&mut self, utt: &Utterance, now: Instant, out: &mut Vec<Action>) {
+        let text = utt.text;
         let flow = Arc::clone(&self.flow);
         let current = self.intent.as_ref().map(|(i, _)| i.clone());
         let allowed = self.menu_intents();
-        match flow
-            .matcher
-            .decide(text, Some(&allowed), flow.settings.thresholds)
-        {
+        match flow.decide_intent(utt, Some(&allowed)) {
             Decision::Accept(s)
                 if Some(&s.intent) != current.as_ref() && s.score >= TOPIC_SWITCH_THRESHOLD =>
             {
@@ -1141,13 +1294,21 @@ impl Dialog {
                     self.on_no_match(now, out);
                     return;
                 }
-                self.clarify = Some((s.intent.clone(), s.score, text.to_string()));
+                self.miss(text, MissKind::Clarify, now);
+                self.clarify = Some(Clarifying::Intent {
+                    intent: s.intent.clone(),
+                    score: s.score,
+                    original: text.to_string(),
+                });
                 self.last_says.clear();
                 let barge = self.node().barge_in;
                 self.say(&question, barge, now, out);
                 self.listen(out);
             }
-            _ => self.on_no_match(now, out),
+            _ => {
+                self.miss(text, MissKind::NoMatch, now);
+                self.on_no_match(now, out)
+            }
         }
     }
 
@@ -1157,15 +1318,28 @@ impl Dialog {
     /// Callers often don't answer the question but carry on with the task: a tracking
     /// number, a delivery date, or the request again in other words. Anything that fills
     /// one of the intent's slots, or that the matcher reads as the same intent, is a yes.
-    fn clarify_answer(&self, intent: &str, text: &str) -> Option<bool> {
+    fn clarify_answer(&self, pending: &Clarifying, utt: &Utterance) -> Option<bool> {
+        let text = utt.text;
         let flow = &self.flow;
-        let th = flow.settings.thresholds;
         let allowed = self.menu_intents();
+        let intent = match pending {
+            Clarifying::Intent { intent, .. } => intent.as_str(),
+            Clarifying::Faq { id, .. } => {
+                return match flow.language.yes_no(text) {
+                    Some(answer) => Some(answer),
+                    // The same question again, in other words.
+                    None => match flow.read(utt, Some(&[])) {
+                        Reading::Faq(s) | Reading::ClarifyFaq(s) if s.intent == *id => Some(true),
+                        _ => None,
+                    },
+                };
+            }
+        };
         match flow.language.yes_no(text) {
             Some(true) => return Some(true),
             // "No, I want to report damage": a no with a clear request is that request.
             Some(false) => {
-                return match flow.matcher.decide(text, Some(&allowed), th) {
+                return match flow.decide_intent(utt, Some(&allowed)) {
                     Decision::Accept(_) => None,
                     _ => Some(false),
                 };
@@ -1194,14 +1368,15 @@ impl Dialog {
                 }
             }
         }
-        match flow.matcher.decide(text, Some(&allowed), th) {
+        match flow.decide_intent(utt, Some(&allowed)) {
             Decision::Accept(s) | Decision::Clarify(s) if s.intent == intent => Some(true),
             _ => None,
         }
     }
 
     /// Global commands inside slot filling: only when clearly meant.
-    fn try_global(&mut self, text: &str, now: Instant, out: &mut Vec<Action>) -> bool {
+    fn try_global(&mut self, utt: &Utterance, now: Instant, out: &mut Vec<Action>) -> bool {
+        let text = utt.text;
         let globals: Vec<String> = self
             .flow
             .intents
@@ -1385,10 +1560,19 @@ impl Dialog {
             }
             '*' => self.repeat(out, now),
             _ => {
-                if let Some((intent, score, original)) = self.clarify.clone() {
-                    self.clarify = None;
-                    match c {
-                        '1' => self.accept_intent(&intent, score, &original, now, out),
+                if let Some(pending) = self.clarify.take() {
+                    match (c, pending) {
+                        (
+                            '1',
+                            Clarifying::Intent {
+                                intent,
+                                score,
+                                original,
+                            },
+                        ) => self.accept_intent(&intent, score, &original, now, out),
+                        ('1', Clarifying::Faq { id, score }) => {
+                            self.answer_faq(&id, score, now, out)
+                        }
                         _ => self.clarify_declined(now, out),
                     }
                     return;
@@ -1455,7 +1639,7 @@ impl Dialog {
             sentiment: None,
         });
         let before = self.sentiment;
-        self.on_speech(word, 1.0, now, out);
+        self.on_speech(&Utterance::text(word), 1.0, now, out);
         self.sentiment = before;
         // on_speech pushed a duplicate transcript turn for the word: drop it.
         if let Some(pos) = self.turns.iter().rposition(

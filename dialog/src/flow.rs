@@ -4,13 +4,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::intent::{IntentMatcher, Thresholds};
+use crate::intent::{Decision, IntentMatcher, IntentScore, Thresholds, Utterance};
 use crate::language::Language;
+use crate::semantic::{SemanticClassifier, SemanticLabel, SemanticScores};
 use crate::slots::SlotKind;
+use crate::two_stage::{self, Candidates, SEMANTIC_POLICY, SemanticPolicy};
 
 /// The demo flow (parcel delivery hotline), the default when no flow is configured.
 pub const DEMO_FLOW: &str = include_str!("../../fixtures/flows/parcel.toml");
@@ -202,6 +205,32 @@ struct RawFlow {
     #[serde(default)]
     intents: BTreeMap<String, Spanned<RawIntent>>,
     nodes: BTreeMap<String, Spanned<RawNode>>,
+    /// The knowledge base: questions answered from any menu without a flow of their own.
+    #[serde(default)]
+    faq: Vec<Spanned<RawFaq>>,
+    /// Requests the bot does not serve: when a caller's words are nearest to one of these,
+    /// the semantic stage finds no match (an honest "I can't help with that").
+    #[serde(default)]
+    out_of_scope: RawOutOfScope,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutOfScope {
+    #[serde(default)]
+    examples: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFaq {
+    id: S,
+    questions: Vec<S>,
+    answer: String,
+    /// Asked when the caller may mean this entry (default: "Do you mean: <question 1>?").
+    clarify: Option<String>,
+    /// Where to go after the answer (default: `[flow] after_faq`).
+    next: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,6 +245,8 @@ struct RawHeader {
     goodbye: S,
     main_menu: Option<S>,
     transfer_failed: Option<S>,
+    /// Where the bot goes after an FAQ answer (an "anything else?" menu); default main_menu.
+    after_faq: Option<S>,
     #[serde(default = "d_no_input_ms")]
     no_input_timeout_ms: u64,
     #[serde(default = "d_inter_digit_ms")]
@@ -496,6 +527,30 @@ pub struct IntentDef {
     pub fills: Vec<String>,
 }
 
+/// What a menu made of the caller's words (`Flow::read`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    Intent(IntentScore),
+    Faq(IntentScore),
+    ClarifyIntent(IntentScore),
+    ClarifyFaq(IntentScore),
+    /// Nearest to the flow's out-of-scope examples: a request it does not serve.
+    OutOfScope,
+    NoMatch,
+}
+
+/// One knowledge-base entry: answered wherever a menu listens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaqDef {
+    pub id: String,
+    /// A fixed prompt (cached like every other).
+    pub answer: String,
+    /// "Do you mean ...?" when the caller may mean this entry.
+    pub clarify: String,
+    /// After the answer (default: `Settings::after_faq`).
+    pub next: Option<NodeId>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub start: NodeId,
@@ -503,6 +558,7 @@ pub struct Settings {
     pub goodbye: NodeId,
     pub main_menu: NodeId,
     pub transfer_failed: Option<NodeId>,
+    pub after_faq: NodeId,
     pub no_input_timeout_ms: u64,
     pub inter_digit_timeout_ms: u64,
     pub lookup_timeout_ms: u64,
@@ -522,6 +578,14 @@ pub struct Flow {
     pub slots: BTreeMap<String, SlotDef>,
     pub intents: Vec<IntentDef>,
     pub matcher: IntentMatcher,
+    pub faqs: Vec<FaqDef>,
+    /// Matches questions to `faqs` by id, with the same two stages as `matcher`.
+    pub faq_matcher: IntentMatcher,
+    /// The semantic stage's negative examples: requests the flow does not serve.
+    out_of_scope: Vec<String>,
+    /// Set once at load, when the binary has embedded `semantic_examples()` (the flow is
+    /// shared by then, hence not `&mut`).
+    semantic: OnceLock<(SemanticClassifier, SemanticPolicy)>,
     /// `[flow] language`: the binary picks the recogniser and voice for it.
     pub language: Language,
     index: HashMap<String, NodeId>,
@@ -558,6 +622,7 @@ struct EntryPoints {
     goodbye: NodeId,
     main_menu: NodeId,
     transfer_failed: Option<NodeId>,
+    after_faq: NodeId,
 }
 
 /// The names a node may refer to: slots (declared, set by `set` nodes, or `<result>.*`
@@ -1028,6 +1093,10 @@ impl Compiler<'_> {
             .transfer_failed
             .as_ref()
             .map(|s| self.node_ref(s, "transfer_failed"));
+        let after_faq = h
+            .after_faq
+            .as_ref()
+            .map_or(main_menu, |s| self.node_ref(s, "after_faq"));
         if let Some(n) = nodes.get(agent)
             && !matches!(n.kind, NodeKind::Transfer { .. })
         {
@@ -1040,7 +1109,54 @@ impl Compiler<'_> {
             goodbye,
             main_menu,
             transfer_failed,
+            after_faq,
         }
+    }
+
+    /// The knowledge base: ids unique, every entry with questions and an answer, `next`
+    /// a known node. Returns the entries and the matcher's input (id, questions).
+    fn faqs(&mut self, raw: &RawFlow, language: Language) -> (Vec<FaqDef>, Vec<MatcherInput>) {
+        let mut defs: Vec<FaqDef> = Vec::new();
+        let mut input = Vec::new();
+        for f in &raw.faq {
+            let span = f.span();
+            let f = f.get_ref();
+            let id = f.id.get_ref().trim().to_string();
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                self.at(f.id.span(), "faq id must be letters, digits and `_`");
+            } else if defs.iter().any(|d| d.id == id) {
+                self.at(f.id.span(), format!("faq `{id}` is defined twice"));
+            }
+            let questions: Vec<String> = f
+                .questions
+                .iter()
+                .map(|q| q.get_ref().trim().to_string())
+                .filter(|q| !q.is_empty())
+                .collect();
+            if questions.is_empty() {
+                self.at(span.clone(), format!("faq `{id}`: no questions"));
+            }
+            if f.answer.trim().is_empty() || f.answer.contains('{') {
+                self.at(
+                    span.clone(),
+                    format!("faq `{id}`: the answer must be fixed text (no placeholders)"),
+                );
+            }
+            let next = f.next.as_ref().map(|n| self.node_ref(n, "faq next"));
+            let clarify = match (&f.clarify, questions.first()) {
+                (Some(c), _) => c.trim().to_string(),
+                (None, Some(q)) => language.messages().faq_clarify.replace("{}", q),
+                (None, None) => String::new(),
+            };
+            input.push((id.clone(), questions, Vec::new()));
+            defs.push(FaqDef {
+                id,
+                answer: f.answer.trim().to_string(),
+                clarify,
+                next,
+            });
+        }
+        (defs, input)
     }
 
     /// Every node is reachable from the start or a global entry point.
@@ -1048,6 +1164,9 @@ impl Compiler<'_> {
         let mut seen = vec![false; edges.len()];
         let mut stack = vec![e.start, e.agent, e.goodbye, e.main_menu];
         stack.extend(e.transfer_failed);
+        if !raw.faq.is_empty() {
+            stack.push(e.after_faq);
+        }
         while let Some(n) = stack.pop() {
             if n < seen.len() && !seen[n] {
                 seen[n] = true;
@@ -1206,6 +1325,7 @@ impl Flow {
 
         let h = &raw.flow;
         let entry = c.entry_points(h, &nodes);
+        let (faqs, faq_input) = c.faqs(&raw, language);
         if c.problems.is_empty() {
             c.check_reachable(&raw, &edges, &entry);
         }
@@ -1221,6 +1341,7 @@ impl Flow {
             goodbye: entry.goodbye,
             main_menu: entry.main_menu,
             transfer_failed: entry.transfer_failed,
+            after_faq: entry.after_faq,
             no_input_timeout_ms: h.no_input_timeout_ms,
             inter_digit_timeout_ms: h.inter_digit_timeout_ms,
             lookup_timeout_ms: h.lookup_timeout_ms,
@@ -1242,6 +1363,17 @@ impl Flow {
             slots,
             intents,
             matcher: IntentMatcher::for_language(language, &matcher_input),
+            faqs,
+            faq_matcher: IntentMatcher::for_language(language, &faq_input),
+            out_of_scope: raw
+                .out_of_scope
+                .examples
+                .iter()
+                .map(|e| e.trim())
+                .filter(|e| !e.is_empty())
+                .map(str::to_string)
+                .collect(),
+            semantic: OnceLock::new(),
             language,
             index: c.index,
         })
@@ -1261,6 +1393,126 @@ impl Flow {
 
     pub fn intent(&self, name: &str) -> Option<&IntentDef> {
         self.intents.iter().find(|i| i.name == name)
+    }
+
+    pub fn faq(&self, id: &str) -> Option<&FaqDef> {
+        self.faqs.iter().find(|f| f.id == id)
+    }
+
+    /// The texts the semantic stage learns from, with what each stands for: intent
+    /// examples, FAQ questions and the out-of-scope examples.
+    pub fn semantic_examples(&self) -> Vec<(SemanticLabel, String)> {
+        let intents = self
+            .matcher
+            .example_texts()
+            .iter()
+            .map(|(n, t)| (SemanticLabel::Intent(n.clone()), t.clone()));
+        let faqs = self
+            .faq_matcher
+            .example_texts()
+            .iter()
+            .map(|(id, t)| (SemanticLabel::Faq(id.clone()), t.clone()));
+        let negatives = self
+            .out_of_scope
+            .iter()
+            .map(|t| (SemanticLabel::OutOfScope, t.clone()));
+        intents.chain(faqs).chain(negatives).collect()
+    }
+
+    /// Turn on the semantic stage (once; at load, before the first call).
+    pub fn set_semantic(&self, classifier: SemanticClassifier, policy: SemanticPolicy) {
+        if !classifier.is_empty() {
+            let _ = self.semantic.set((classifier, policy));
+        }
+    }
+
+    fn policy(&self) -> SemanticPolicy {
+        self.semantic.get().map_or(SEMANTIC_POLICY, |(_, p)| *p)
+    }
+
+    pub fn has_semantic(&self) -> bool {
+        self.semantic.get().is_some()
+    }
+
+    /// The semantic stage's probabilities for `utt` (None: no stage or no embedding).
+    pub fn semantic_scores(&self, utt: &Utterance) -> Option<SemanticScores> {
+        let (classifier, _) = self.semantic.get()?;
+        let embedding = utt.embedding?;
+        if !self.language.has_content(utt.text) {
+            return Some(SemanticScores::default());
+        }
+        Some(classifier.scores(embedding))
+    }
+
+    /// What a caller's words in a menu mean: an intent of `allowed` (or any), a
+    /// knowledge-base entry, a clarify question about one of them, or nothing. Both stages
+    /// when the flow and the utterance have embeddings (see `two_stage`).
+    pub fn read(&self, utt: &Utterance, allowed: Option<&[String]>) -> Reading {
+        let scores = self.semantic_scores(utt);
+        let allow = |v: &[IntentScore], allowed: Option<&[String]>| -> Vec<IntentScore> {
+            v.iter()
+                .filter(|s| allowed.is_none_or(|a| a.contains(&s.intent)))
+                .cloned()
+                .collect()
+        };
+        let sources = [
+            Candidates {
+                rules: self.matcher.rank(utt.text, allowed),
+                semantic: scores
+                    .as_ref()
+                    .map(|s| allow(&s.intents, allowed))
+                    .unwrap_or_default(),
+            },
+            Candidates {
+                rules: self.faq_matcher.rank(utt.text, None),
+                semantic: scores.as_ref().map(|s| s.faqs.clone()).unwrap_or_default(),
+            },
+        ];
+        let (source, decision) = two_stage::decide(
+            &sources,
+            scores.as_ref().map(|s| s.out_of_scope),
+            self.settings.thresholds,
+            self.policy(),
+        );
+        match (source, decision) {
+            (0, Decision::Accept(s)) => Reading::Intent(s),
+            (_, Decision::Accept(s)) => Reading::Faq(s),
+            (0, Decision::Clarify(s)) => Reading::ClarifyIntent(s),
+            (_, Decision::Clarify(s)) => Reading::ClarifyFaq(s),
+            (_, Decision::NoMatch)
+                if scores
+                    .as_ref()
+                    .is_some_and(|s| s.out_of_scope >= self.policy().accept) =>
+            {
+                Reading::OutOfScope
+            }
+            (_, Decision::NoMatch) => Reading::NoMatch,
+        }
+    }
+
+    /// Which intent of `allowed` (or any) the words are, by both stages; no FAQ entries.
+    pub fn decide_intent(&self, utt: &Utterance, allowed: Option<&[String]>) -> Decision {
+        let scores = self.semantic_scores(utt);
+        let source = Candidates {
+            rules: self.matcher.rank(utt.text, allowed),
+            semantic: scores
+                .as_ref()
+                .map(|s| {
+                    s.intents
+                        .iter()
+                        .filter(|x| allowed.is_none_or(|a| a.contains(&x.intent)))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        two_stage::decide(
+            &[source],
+            scores.as_ref().map(|s| s.out_of_scope),
+            self.settings.thresholds,
+            self.policy(),
+        )
+        .1
     }
 
     /// Every prompt the flow can speak that has no `{placeholders}`: synthesize these
@@ -1324,7 +1576,11 @@ impl Flow {
         for i in &self.intents {
             all.push(&i.clarify);
         }
+        for f in &self.faqs {
+            all.push(&f.answer);
+        }
         let m = self.language.messages();
+        all.push(m.out_of_scope);
         all.push(m.clarify_no);
         all.push(m.clarify_no_back);
         all.push(m.not_available);

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::normalize::for_matching;
 use crate::slots::levenshtein;
+use crate::two_stage;
 
 /// Function words that carry no intent.
 const STOP: &[&str] = &[
@@ -213,6 +214,24 @@ pub enum Decision {
     NoMatch,
 }
 
+/// What the caller said, as understanding sees it: the transcript and, when the flow has a
+/// semantic stage, its sentence embedding (computed off the dialog, on an inference thread).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Utterance<'a> {
+    pub text: &'a str,
+    pub embedding: Option<&'a [f32]>,
+}
+
+impl<'a> Utterance<'a> {
+    /// Text only: the rules decide alone.
+    pub fn text(text: &'a str) -> Utterance<'a> {
+        Utterance {
+            text,
+            embedding: None,
+        }
+    }
+}
+
 /// Thresholds for `decide`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
@@ -234,7 +253,8 @@ impl Default for Thresholds {
     }
 }
 
-/// Matches utterances against intents' examples and keywords.
+/// Matches utterances against intents' examples and keywords (stage 1, rules), then, where
+/// the rules are not sure, by sentence-embedding similarity to the examples (stage 2).
 pub struct IntentMatcher {
     entries: Vec<Entry>,
     idf: HashMap<String, f32>,
@@ -243,6 +263,8 @@ pub struct IntentMatcher {
     vocab: HashSet<String>,
     /// Mandarin flows: matched on pinyin instead (`rank` delegates).
     pinyin: Option<crate::zh::PinyinMatcher>,
+    /// (label, example text) of every example, for the semantic stage's index.
+    example_texts: Vec<(String, String)>,
 }
 
 impl IntentMatcher {
@@ -260,6 +282,7 @@ impl IntentMatcher {
                     .collect();
                 IntentMatcher {
                     pinyin: Some(crate::zh::PinyinMatcher::new(intents)),
+                    example_texts: example_texts(intents),
                     ..IntentMatcher::new(&names)
                 }
             }
@@ -313,7 +336,13 @@ impl IntentMatcher {
             default_idf,
             vocab,
             pinyin: None,
+            example_texts: example_texts(intents),
         }
+    }
+
+    /// (label, text) of every example: what the binary embeds for `set_semantic`.
+    pub fn example_texts(&self) -> &[(String, String)] {
+        &self.example_texts
     }
 
     /// Similarity of an utterance word `u` to a flow word `c`. An utterance word that is
@@ -444,25 +473,22 @@ impl IntentMatcher {
         out
     }
 
-    /// Rank, then apply thresholds.
+    /// Rank, then apply thresholds: the rules alone (stage 1). Both stages decide in
+    /// `Flow::read` / `Flow::decide_intent`.
     pub fn decide(&self, text: &str, allowed: Option<&[String]>, th: Thresholds) -> Decision {
-        let ranked = self.rank(text, allowed);
-        let Some(best) = ranked.first().cloned() else {
-            return Decision::NoMatch;
-        };
-        let second = ranked.get(1).map_or(0.0, |s| s.score);
-        if best.score >= th.accept && best.score - second >= th.margin {
-            Decision::Accept(best)
-        } else if best.score >= th.clarify {
-            Decision::Clarify(best)
-        } else {
-            Decision::NoMatch
-        }
+        two_stage::threshold(&self.rank(text, allowed), th)
     }
 
     pub fn intent_names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|e| e.name.as_str())
     }
+}
+
+fn example_texts(intents: &[(String, Vec<String>, Vec<String>)]) -> Vec<(String, String)> {
+    intents
+        .iter()
+        .flat_map(|(name, examples, _)| examples.iter().map(move |e| (name.clone(), e.clone())))
+        .collect()
 }
 
 #[cfg(test)]

@@ -34,6 +34,10 @@ pub struct Messages {
     pub date_hint: &'static str,
     /// ASR hint word for the agent command, appended to every menu's hints.
     pub agent_hint: &'static str,
+    /// Said to a request the flow does not serve (then it listens again).
+    pub out_of_scope: &'static str,
+    /// Clarify question of an FAQ entry without its own: `{}` is its first question.
+    pub faq_clarify: &'static str,
 }
 
 const EN: Messages = Messages {
@@ -45,6 +49,8 @@ const EN: Messages = Messages {
     yes_no_hint: "Yes or no.",
     date_hint: "Tomorrow, next Monday, or the 15th",
     agent_hint: "agent",
+    faq_clarify: "Do you mean: {}?",
+    out_of_scope: "Sorry, that's not something I can help with. I can help with parcels and deliveries, or say agent to talk to a person.",
 };
 
 const ZH: Messages = Messages {
@@ -55,6 +61,8 @@ const ZH: Messages = Messages {
     yes_no_hint: "是的。不是。",
     date_hint: "明天，下周一，或者十五号。",
     agent_hint: "转人工",
+    faq_clarify: "您是想问{}吗？",
+    out_of_scope: "抱歉，这个问题我帮不上忙。我可以帮您查快递、改送货时间，或者说转人工。",
 };
 
 impl Language {
@@ -100,6 +108,22 @@ impl Language {
                 .filter(|c| c.is_alphanumeric())
                 .flat_map(char::to_lowercase)
                 .collect(),
+        }
+    }
+
+    /// Whether `text` has a word that can carry a request (not only fillers, greetings
+    /// and function words: "嗯嗯", "you know, um"). The semantic stage reads only those:
+    /// an embedding of noise lands near some class anyway.
+    pub fn has_content(self, text: &str) -> bool {
+        match self {
+            Language::En => !crate::intent::content_tokens(text).is_empty(),
+            // Jieba keeps "啊啊啊" and "喂喂喂" as one word, past the stop-word list.
+            Language::Zh => {
+                const FILLERS: &str = "啊呀嗯哦喂哈呃唉诶嘛呢吧噢哎";
+                text.chars()
+                    .any(|c| c.is_alphanumeric() && !FILLERS.contains(c))
+                    && !crate::zh::syllables(text).is_empty()
+            }
         }
     }
 

@@ -10,21 +10,26 @@ mod integrations;
 mod intent;
 mod language;
 mod normalize;
+mod semantic;
 mod sentiment;
 mod slots;
+mod two_stage;
 mod zh;
 
-pub use chat::{ChatSession, ChatTurn};
+pub use chat::{ChatSession, ChatTurn, TextEmbedder};
 pub use engine::{
-    Action, CallSummary, Dialog, Event, Expect, Expectation, HandoffContext, IntentHit,
-    LookupResult, Said, Speaker, TransferFailure, TransferResult, Turn, TurnInput,
+    Action, CallSummary, Dialog, Event, Expect, Expectation, FaqHit, HandoffContext, IntentHit,
+    LookupResult, MissKind, NluMiss, Said, Speaker, TransferFailure, TransferResult, Turn,
+    TurnInput,
 };
-pub use flow::{BUILTIN_FLOWS, DEMO_FLOW, DEMO_FLOW_ZH, Flow, FlowError, Outcome};
+pub use flow::{BUILTIN_FLOWS, DEMO_FLOW, DEMO_FLOW_ZH, FaqDef, Flow, FlowError, Outcome, Reading};
 pub use integrations::{Backend, DEMO_PARCELS, SqliteBackend, WebhookBackend};
-pub use intent::Decision;
+pub use intent::{Decision, IntentScore, Thresholds, Utterance};
 pub use language::{Language, Messages};
 pub use normalize::{digits_in, for_matching, word_errors};
+pub use semantic::{DimensionMismatch, SemanticClassifier, SemanticLabel, SemanticScores};
 pub use slots::Date;
+pub use two_stage::{SEMANTIC_POLICY, SemanticPolicy};
 
 use serde::{Deserialize, Serialize};
 

@@ -31,6 +31,7 @@ fn speech(text: &str) -> Event {
     Event::Speech {
         text: text.into(),
         confidence: 0.9,
+        embedding: None,
     }
 }
 
@@ -581,15 +582,15 @@ fn topic_change_while_asking_for_a_slot() {
 fn would_accept_probes_a_partial_answer_without_changing_the_dialog() {
     let (mut d, t) = dialog();
     d.start(t);
-    assert!(d.would_accept("I'd like to track my parcel", 0.9, t));
-    assert!(!d.would_accept("purple elephants", 0.9, t));
-    assert!(!d.would_accept("", 0.9, t));
+    assert!(d.would_accept("I'd like to track my parcel", 0.9, None, t));
+    assert!(!d.would_accept("purple elephants", 0.9, None, t));
+    assert!(!d.would_accept("", 0.9, None, t));
     // Probing left no trace: the real turn is still the first.
     let a = d.handle(speech("track my parcel"), t);
     assert!(says(&a).contains("tracking number"), "{}", says(&a));
     // Half a tracking number is not an answer yet; all eight digits are.
-    assert!(!d.would_accept("one two three four", 0.9, t));
-    assert!(d.would_accept("one two three four five six seven eight", 0.9, t));
+    assert!(!d.would_accept("one two three four", 0.9, None, t));
+    assert!(d.would_accept("one two three four five six seven eight", 0.9, None, t));
     let a = d.handle(speech("1 2 3 4 5 6 7 8"), t);
     assert!(
         says(&a).contains("1 2 3 4 5 6 7 8") || says(&a).contains("12345678"),
@@ -597,6 +598,6 @@ fn would_accept_probes_a_partial_answer_without_changing_the_dialog() {
         says(&a)
     );
     // A yes/no question: "yes" is an answer, a mumble is not.
-    assert!(d.would_accept("yes", 0.9, t));
-    assert!(!d.would_accept("hmm", 0.9, t));
+    assert!(d.would_accept("yes", 0.9, None, t));
+    assert!(!d.would_accept("hmm", 0.9, None, t));
 }

@@ -68,6 +68,7 @@ fn mandarin_menu_hints_and_a_digit_answer() {
         Event::Speech {
             text: "我想查寻一下快滴".into(),
             confidence: 0.9,
+            embedding: None,
         },
         now,
     );
@@ -80,6 +81,7 @@ fn mandarin_menu_hints_and_a_digit_answer() {
         Event::Speech {
             text: "幺二三四，五六七八".into(),
             confidence: 0.9,
+            embedding: None,
         },
         now,
     );
@@ -99,6 +101,7 @@ fn the_english_flow_does_not_understand_mandarin() {
         Event::Speech {
             text: "转人工".into(),
             confidence: 0.9,
+            embedding: None,
         },
         now,
     );
@@ -115,6 +118,7 @@ fn mandarin_anger_hands_off() {
         Event::Speech {
             text: "你们这什么破服务，气死我了！".into(),
             confidence: 0.9,
+            embedding: None,
         },
         now,
     );
@@ -145,6 +149,7 @@ fn mandarin_date_question_hints_end_like_a_chinese_sentence() {
         Event::Speech {
             text: "改送货时间，单号12345678".into(),
             confidence: 0.9,
+            embedding: None,
         },
         now,
     );

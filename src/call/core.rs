@@ -132,6 +132,8 @@ pub struct Heard {
     pub text: String,
     pub confidence: f32,
     pub words_per_sec: Option<f32>,
+    /// The text's sentence embedding (for the flow's semantic stage), if computed.
+    pub embedding: Option<Arc<[f32]>>,
 }
 
 #[derive(Debug)]
@@ -388,7 +390,9 @@ impl CallCore {
             && self.ears.endpointer().expectation() == EarExpectation::Digits
             && self.ears.endpointer().in_utterance()
             && let Ok(h) = &heard
-            && self.dialog.would_accept(&h.text, h.confidence, now)
+            && self
+                .dialog
+                .would_accept(&h.text, h.confidence, h.embedding.clone(), now)
         {
             tracing::debug!(text = %h.text, "speculative transcript is a complete answer");
             self.stats.early_endpoints += 1;
@@ -427,6 +431,7 @@ impl CallCore {
                     text: String::new(),
                     confidence: 0.0,
                     words_per_sec: None,
+                    embedding: None,
                 }
             }
         };
@@ -453,6 +458,7 @@ impl CallCore {
             Event::Speech {
                 text,
                 confidence: heard.confidence,
+                embedding: heard.embedding,
             },
             now,
         );

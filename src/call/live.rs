@@ -364,6 +364,7 @@ pub fn heard_from(t: ivr_asr::Transcript) -> Heard {
         text: t.text,
         confidence: t.confidence,
         words_per_sec: (t.words_per_second > 0.0).then_some(t.words_per_second),
+        embedding: t.embedding,
     }
 }
 

@@ -60,6 +60,17 @@ impl Engines {
         let codes: Vec<&str> = languages.iter().map(|l| l.code()).collect();
         let asr =
             ivr_asr::AsrPool::load(&models, &cfg.asr, &codes).context("loading the recognisers")?;
+        // Semantic matching: the flows' examples embedded once, each caller turn embedded by
+        // the recogniser's worker right after decoding.
+        let nlu = crate::nlu::Understanding::load(cfg, &languages)?;
+        for flow in flows.all() {
+            nlu.attach(flow)?;
+        }
+        for &language in &languages {
+            if let Some(embedder) = nlu.embedder(language) {
+                asr.set_text_encoder(language.code(), embedder)?;
+            }
+        }
         let mut tts_cfg = cfg.tts.clone();
         tts_cfg.cache_dir = data_path(cfg, &cfg.tts.cache_dir).display().to_string();
         let mut voices = Vec::with_capacity(languages.len());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use ivr_dialog::ChatSession;
-use ivr_dialog::Decision;
+use ivr_dialog::Reading;
 use ivr_dialog::{Date, Flow, SqliteBackend};
 
 use crate::config::Config;
@@ -40,6 +40,12 @@ pub enum DialogCommand {
         flow: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Stage 1 only: no sentence embeddings.
+        #[arg(long)]
+        rules_only: bool,
+        /// Print each utterance's best scores per stage (TSV), for calibrating thresholds.
+        #[arg(long)]
+        explain: bool,
     },
 }
 
@@ -47,6 +53,23 @@ fn load_flow(path: Option<&Path>, cfg: &Config) -> Result<Flow> {
     match path {
         Some(p) => Ok(Flow::load(p)?),
         None => Ok(cfg.dialog.load_flow()?),
+    }
+}
+
+/// Turn on `flow`'s semantic stage as `ivr serve` does; the embedder for caller lines.
+/// Without its model (not fetched yet) the text tools go on with the rules alone, and say
+/// so: `ivr serve` refuses to start instead.
+fn understanding(cfg: &Config, flow: &Flow) -> Result<Option<ivr_dialog::TextEmbedder>> {
+    let loaded = crate::nlu::Understanding::load(cfg, &[flow.language]).and_then(|nlu| {
+        nlu.attach(flow)?;
+        Ok(nlu)
+    });
+    match loaded {
+        Ok(nlu) => Ok(nlu.embedder(flow.language)),
+        Err(e) => {
+            eprintln!("ivr: semantic matching off, rules only: {e:#}");
+            Ok(None)
+        }
     }
 }
 
@@ -70,7 +93,8 @@ pub fn run(cmd: DialogCommand, cfg: &Config) -> Result<ExitCode> {
             } else {
                 Box::new(SqliteBackend::in_memory()?)
             };
-            chat(Arc::new(flow), today, backend, json)
+            let embedder = understanding(cfg, &flow)?;
+            chat(Arc::new(flow), today, backend, embedder, json)
         }
         DialogCommand::CheckFlow { file } => match Flow::load(&file) {
             Ok(f) => {
@@ -88,9 +112,23 @@ pub fn run(cmd: DialogCommand, cfg: &Config) -> Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        DialogCommand::IntentEval { file, flow, json } => {
+        DialogCommand::IntentEval {
+            file,
+            flow,
+            json,
+            rules_only,
+            explain,
+        } => {
             let flow = load_flow(flow.as_deref(), cfg)?;
-            intent_eval(&flow, &file, json)
+            let embedder = if rules_only {
+                None
+            } else {
+                understanding(cfg, &flow)?
+            };
+            if explain {
+                return explain_scores(&flow, &file, embedder.as_ref());
+            }
+            intent_eval(&flow, &file, embedder.as_ref(), json)
         }
     }
 }
@@ -99,9 +137,13 @@ fn chat(
     flow: Arc<Flow>,
     today: Date,
     backend: Box<dyn ivr_dialog::Backend>,
+    embedder: Option<ivr_dialog::TextEmbedder>,
     json: bool,
 ) -> Result<ExitCode> {
     let mut session = ChatSession::new(flow, today, backend);
+    if let Some(e) = embedder {
+        session = session.with_embedder(e);
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let print = |out: &mut std::io::StdoutLock, t: &ivr_dialog::ChatTurn| -> Result<()> {
@@ -133,81 +175,212 @@ fn chat(
     Ok(ExitCode::SUCCESS)
 }
 
-fn intent_eval(flow: &Flow, file: &Path, json: bool) -> Result<ExitCode> {
+/// label, then per matcher (intents, FAQ): rules' best and its score, the semantic
+/// stage's best two and their probabilities, and the out-of-scope probability.
+fn explain_scores(
+    flow: &Flow,
+    file: &Path,
+    embedder: Option<&ivr_dialog::TextEmbedder>,
+) -> Result<ExitCode> {
     let src =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let known: Vec<String> = flow.matcher.intent_names().map(str::to_string).collect();
-    let th = flow.settings.thresholds;
-    let (mut total, mut correct, mut clarified, mut accepted_ok, mut wrong_accepted) =
-        (0, 0, 0, 0, 0);
+    println!(
+        "label\tmatcher\trules\trules_score\tsem1\tsem1_p\tsem2\tsem2_p\tout_of_scope_p\ttext"
+    );
+    for line in src
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let Some((text, label)) = line.split_once('\t') else {
+            continue;
+        };
+        let embedding = embedder.and_then(|e| e(text));
+        let utt = ivr_dialog::Utterance {
+            text,
+            embedding: embedding.as_deref(),
+        };
+        let scores = flow.semantic_scores(&utt).unwrap_or_default();
+        let cell = |v: &[ivr_dialog::IntentScore], i: usize| {
+            v.get(i).map_or("-\t0".to_string(), |s| {
+                format!("{}\t{:.3}", s.intent, s.score)
+            })
+        };
+        for (name, m, sem) in [
+            ("intent", &flow.matcher, &scores.intents),
+            ("faq", &flow.faq_matcher, &scores.faqs),
+        ] {
+            println!(
+                "{}\t{name}\t{}\t{}\t{}\t{:.3}\t{text}",
+                label.trim(),
+                cell(&m.rank(text, None), 0),
+                cell(sem, 0),
+                cell(sem, 1),
+                scores.out_of_scope
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How one labelled utterance came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Right,
+    /// A clarify question about the right label: costs a turn, never a wrong answer.
+    ClarifyRight,
+    ClarifyWrong,
+    NoMatch,
+    /// Acted on the wrong label (for `none`: any acceptance).
+    Wrong,
+}
+
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    right: usize,
+    clarify_right: usize,
+    clarify_wrong: usize,
+    no_match: usize,
+    wrong: usize,
+}
+
+impl Tally {
+    fn add(&mut self, v: Verdict) {
+        self.total += 1;
+        match v {
+            Verdict::Right => self.right += 1,
+            Verdict::ClarifyRight => self.clarify_right += 1,
+            Verdict::ClarifyWrong => self.clarify_wrong += 1,
+            Verdict::NoMatch => self.no_match += 1,
+            Verdict::Wrong => self.wrong += 1,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let r = |n: usize| n as f64 / self.total.max(1) as f64;
+        serde_json::json!({
+            "total": self.total, "right": r(self.right),
+            "clarify_right": r(self.clarify_right), "clarify_wrong": r(self.clarify_wrong),
+            "no_match": r(self.no_match), "wrong": r(self.wrong),
+        })
+    }
+
+    fn print(&self, what: &str) {
+        if self.total == 0 {
+            return;
+        }
+        let p = |n: usize| 100.0 * n as f64 / self.total as f64;
+        println!(
+            "{what:<14} {:>4}  right {:5.1} %  clarify-right {:4.1} %  clarify-wrong {:4.1} %  no-match {:4.1} %  wrong {:4.1} %",
+            self.total,
+            p(self.right),
+            p(self.clarify_right),
+            p(self.clarify_wrong),
+            p(self.no_match),
+            p(self.wrong)
+        );
+    }
+}
+
+/// Score a TSV of utterance<TAB>label (an intent, an FAQ id, or `none` for out of
+/// scope) the way a menu reads callers: both matchers, both stages when `embedder` is
+/// given. Intents, FAQ ids and out-of-scope lines are tallied apart.
+fn intent_eval(
+    flow: &Flow,
+    file: &Path,
+    embedder: Option<&ivr_dialog::TextEmbedder>,
+    json: bool,
+) -> Result<ExitCode> {
+    let src =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let intents: Vec<String> = flow.matcher.intent_names().map(str::to_string).collect();
+    let faqs: Vec<String> = flow.faqs.iter().map(|f| f.id.clone()).collect();
+    let (mut by_intent, mut by_faq, mut oos) =
+        (Tally::default(), Tally::default(), Tally::default());
     let mut confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (i, line) in src.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((utt, label)) = line.split_once('\t') else {
-            anyhow::bail!("{}:{}: want utterance<TAB>intent", file.display(), i + 1);
+        let Some((text, label)) = line.split_once('\t') else {
+            anyhow::bail!("{}:{}: want utterance<TAB>label", file.display(), i + 1);
         };
         let label = label.trim();
-        if label != "none" && !known.iter().any(|k| k == label) {
-            anyhow::bail!("{}:{}: unknown intent `{label}`", file.display(), i + 1);
+        let is_faq = faqs.iter().any(|f| f == label);
+        if label != "none" && !is_faq && !intents.iter().any(|k| k == label) {
+            anyhow::bail!(
+                "{}:{}: unknown intent or FAQ id `{label}`",
+                file.display(),
+                i + 1
+            );
         }
-        total += 1;
-        let got = match flow.matcher.decide(utt, None, th) {
-            Decision::Accept(s) => {
-                if s.intent == label {
-                    accepted_ok += 1;
-                } else {
-                    wrong_accepted += 1;
-                }
-                s.intent
-            }
-            Decision::Clarify(s) => {
-                clarified += 1;
-                s.intent
-            }
-            Decision::NoMatch => "none".to_string(),
+        let embedding = embedder.and_then(|e| e(text));
+        let utt = ivr_dialog::Utterance {
+            text,
+            embedding: embedding.as_deref(),
         };
-        if got == label {
-            correct += 1;
-        } else {
+        let (verdict, got) = match flow.read(&utt, None) {
+            Reading::Intent(s) | Reading::Faq(s) if s.intent == label => (Verdict::Right, s.intent),
+            Reading::Intent(s) | Reading::Faq(s) => (Verdict::Wrong, s.intent),
+            Reading::ClarifyIntent(s) | Reading::ClarifyFaq(s) if s.intent == label => {
+                (Verdict::ClarifyRight, format!("clarify:{}", s.intent))
+            }
+            Reading::ClarifyIntent(s) | Reading::ClarifyFaq(s) => {
+                (Verdict::ClarifyWrong, format!("clarify:{}", s.intent))
+            }
+            Reading::NoMatch | Reading::OutOfScope if label == "none" => {
+                (Verdict::Right, "none".into())
+            }
+            Reading::NoMatch | Reading::OutOfScope => (Verdict::NoMatch, "none".into()),
+        };
+        match (label, is_faq) {
+            ("none", _) => oos.add(verdict),
+            (_, true) => by_faq.add(verdict),
+            _ => by_intent.add(verdict),
+        }
+        if verdict != Verdict::Right {
             *confusion.entry((label.to_string(), got)).or_default() += 1;
         }
     }
+    let total = by_intent.total + by_faq.total + oos.total;
     if total == 0 {
         anyhow::bail!("{}: no labelled utterances", file.display());
     }
-    let pct = |n: usize| 100.0 * n as f64 / total as f64;
     if json {
         let conf: Vec<_> = confusion
             .iter()
             .map(|((e, g), n)| serde_json::json!({"expected": e, "got": g, "count": n}))
             .collect();
+        let right = by_intent.right + by_faq.right + oos.right;
         println!(
             "{}",
             serde_json::json!({
-                "total": total, "accuracy": pct(correct) / 100.0,
-                "accepted_correct": pct(accepted_ok) / 100.0,
-                "clarify_rate": pct(clarified) / 100.0,
-                "wrong_accepted": pct(wrong_accepted) / 100.0,
+                "total": total,
+                "accuracy": right as f64 / total as f64,
+                "semantic": embedder.is_some(),
+                "intents": by_intent.json(),
+                "faqs": by_faq.json(),
+                "out_of_scope": oos.json(),
                 "confusions": conf,
             })
         );
     } else {
-        println!("utterances:        {total}");
         println!(
-            "accuracy (top-1):  {:.1} %  ({correct}/{total})",
-            pct(correct)
+            "{} ({} stage{})",
+            file.display(),
+            if embedder.is_some() {
+                "rules + semantic"
+            } else {
+                "rules"
+            },
+            if embedder.is_some() { "s" } else { "" }
         );
-        println!("accepted, correct: {:.1} %", pct(accepted_ok));
-        println!("clarify rate:      {:.1} %  ({clarified})", pct(clarified));
-        println!(
-            "accepted, wrong:   {:.1} %  ({wrong_accepted})",
-            pct(wrong_accepted)
-        );
+        by_intent.print("intents");
+        by_faq.print("faq ids");
+        oos.print("out of scope");
         if confusion.is_empty() {
-            println!("confusions:        none");
+            println!("confusions: none");
         } else {
             println!("confusions (expected -> got: count):");
             for ((e, g), n) in &confusion {

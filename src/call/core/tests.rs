@@ -182,6 +182,7 @@ impl Harness {
                     text: text.into(),
                     confidence: 0.9,
                     words_per_sec: Some(2.5),
+                    embedding: None,
                 };
                 self.core.on_transcript(id, Ok(heard), at);
             } else {
