@@ -36,6 +36,13 @@ pub struct CallRecord {
     pub handoff_reason: Option<String>,
     pub handoff_target: Option<String>,
     pub intents: Vec<String>,
+    /// Knowledge-base entries answered, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faqs: Vec<String>,
+    /// What callers said that understanding could not act on (no match, out of scope,
+    /// clarify): the learning loop's input (`ivr nlu-misses`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nlu_misses: Vec<ivr_dialog::NluMiss>,
     pub slots: serde_json::Value,
     pub sentiment: f32,
     pub speech_rate_wps: Option<f32>,
@@ -71,6 +78,8 @@ impl CallRecord {
             handoff_reason: None,
             handoff_target: None,
             intents: Vec::new(),
+            faqs: Vec::new(),
+            nlu_misses: Vec::new(),
             slots: serde_json::Value::Object(Default::default()),
             sentiment: 0.0,
             speech_rate_wps: None,

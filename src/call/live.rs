@@ -377,6 +377,8 @@ pub fn fill_record(record: &mut CallRecord, core: &CallCore) {
         record.handoff_reason = s.handoff_reason.clone();
     }
     record.intents = s.intents.iter().map(|i| i.intent.clone()).collect();
+    record.faqs = s.faqs.iter().map(|f| f.faq.clone()).collect();
+    record.nlu_misses = s.misses.clone();
     record.slots = serde_json::to_value(&s.slots).unwrap_or_default();
     record.sentiment = s.sentiment;
     record.turns = core.turn_latencies().to_vec();

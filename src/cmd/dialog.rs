@@ -33,6 +33,15 @@ pub enum DialogCommand {
     },
     /// Validate a flow file; problems are reported as file:line:col.
     CheckFlow { file: PathBuf },
+    /// What callers said that understanding could not act on, from the call records,
+    /// grouped by similarity (the learning loop: add these as examples or FAQ entries).
+    NluMisses {
+        /// How far back (7d, 12h, ...).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Intent accuracy on a TSV of utterance<TAB>intent (`none` = should not match).
     IntentEval {
         file: PathBuf,
@@ -112,6 +121,7 @@ pub fn run(cmd: DialogCommand, cfg: &Config) -> Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        DialogCommand::NluMisses { since, json } => super::nlu_misses::run(cfg, &since, json),
         DialogCommand::IntentEval {
             file,
             flow,

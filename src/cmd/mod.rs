@@ -7,5 +7,6 @@ pub mod console;
 pub mod dialog;
 pub mod media;
 pub mod models;
+pub mod nlu_misses;
 pub mod replay;
 pub mod tts;
