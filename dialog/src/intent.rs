@@ -166,6 +166,11 @@ fn token_sim(a: &str, b: &str) -> f32 {
     if la < 3 || lb < 3 {
         return 0.0;
     }
+    // The edit distance is at least the length difference: below 0.6 similarity (the
+    // lowest either rule accepts) there is no need to compute it.
+    if 5 * la.abs_diff(lb) > 2 * la.max(lb) {
+        return 0.0;
+    }
     let d = levenshtein(a, b) as f32;
     let ratio = 1.0 - d / la.max(lb) as f32;
     let mut s = if ratio >= 0.7 { ratio } else { 0.0 };
@@ -187,7 +192,24 @@ pub fn content_tokens(text: &str) -> Vec<String> {
 struct Example {
     /// Normalised phrase with stop words, for phrase rules.
     phrase: String,
+    /// `phrase` between spaces, to find it as whole words inside an utterance.
+    padded: String,
     tokens: Vec<String>,
+    /// Adjacent tokens joined ("re schedule" in an utterance meets "reschedule").
+    joined: Vec<String>,
+}
+
+impl Example {
+    fn new(text: &str) -> Example {
+        let phrase = for_matching(text);
+        let tokens = content_tokens(text);
+        Example {
+            padded: format!(" {phrase} "),
+            phrase,
+            joined: tokens.windows(2).map(|w| w.concat()).collect(),
+            tokens,
+        }
+    }
 }
 
 struct Entry {
@@ -297,10 +319,7 @@ impl IntentMatcher {
                 name: name.clone(),
                 examples: examples
                     .iter()
-                    .map(|e| Example {
-                        phrase: for_matching(e),
-                        tokens: content_tokens(e),
-                    })
+                    .map(|e| Example::new(e))
                     .filter(|e| !e.phrase.is_empty())
                     .collect(),
                 keywords: keywords.iter().map(|k| stem(&for_matching(k))).collect(),
@@ -388,18 +407,19 @@ impl IntentMatcher {
             .fold(0.0, f32::max)
     }
 
-    fn example_score(&self, phrase: &str, utt: &[String], joined: &[String], ex: &Example) -> f32 {
-        if phrase == ex.phrase {
+    /// `padded`: the utterance's phrase between spaces.
+    fn example_score(&self, padded: &str, utt: &[String], joined: &[String], ex: &Example) -> f32 {
+        if padded == ex.padded {
             return 1.0;
         }
-        if ex.phrase.contains(' ') && format!(" {phrase} ").contains(&format!(" {} ", ex.phrase)) {
+        if ex.phrase.contains(' ') && padded.contains(&ex.padded) {
             // Phrase rule: the whole example is inside the utterance.
             return 0.92;
         }
         if ex.tokens.is_empty() || utt.is_empty() {
             return 0.0;
         }
-        let ex_joined: Vec<String> = ex.tokens.windows(2).map(|w| w.concat()).collect();
+        let ex_joined = &ex.joined;
         let (mut rn, mut rd) = (0.0, 0.0);
         for t in &ex.tokens {
             let w = self.weight(t);
@@ -414,7 +434,7 @@ impl IntentMatcher {
             } else {
                 self.default_idf * 0.5
             };
-            pn += w * self.precision_sim(t, &ex.tokens, &ex_joined);
+            pn += w * self.precision_sim(t, &ex.tokens, ex_joined);
             pd += w;
         }
         let recall = if rd > 0.0 { rn / rd } else { 0.0 };
@@ -434,7 +454,7 @@ impl IntentMatcher {
         if let Some(p) = &self.pinyin {
             return p.rank(text, allowed);
         }
-        let phrase = for_matching(text);
+        let padded = format!(" {} ", for_matching(text));
         let utt = content_tokens(text);
         let joined: Vec<String> = utt.windows(2).map(|w| w.concat()).collect();
         let mut out: Vec<IntentScore> = self
@@ -445,14 +465,14 @@ impl IntentMatcher {
                 let mut s = e
                     .examples
                     .iter()
-                    .map(|ex| self.example_score(&phrase, &utt, &joined, ex))
+                    .map(|ex| self.example_score(&padded, &utt, &joined, ex))
                     .fold(0.0, f32::max);
                 let kw_hits = e
                     .keywords
                     .iter()
                     .filter(|k| {
                         if k.contains(' ') {
-                            format!(" {phrase} ").contains(&format!(" {k} "))
+                            padded.contains(&format!(" {k} "))
                         } else {
                             utt.iter()
                                 .chain(joined.iter())
