@@ -217,7 +217,7 @@ pub struct CallSummary {
     pub intents: Vec<IntentHit>,
     /// Knowledge-base answers, in order.
     pub faqs: Vec<FaqHit>,
-    /// Caller turns understanding could not act on (no match, clarify).
+    /// Caller turns understanding could not act on (no match, out of scope, clarify).
     pub misses: Vec<NluMiss>,
     pub slots: BTreeMap<String, String>,
     /// `None` while the call is going on.
@@ -446,12 +446,12 @@ impl Dialog {
         &self.flow.nodes[self.node].name
     }
 
-    /// The last recognised intent and its confidence.
     /// Knowledge-base answers given so far.
     pub fn faqs_answered(&self) -> &[FaqHit] {
         &self.faqs
     }
 
+    /// The last recognised intent and its confidence.
     pub fn current_intent(&self) -> Option<(&str, f32)> {
         self.intent.as_ref().map(|(i, c)| (i.as_str(), *c))
     }
@@ -1087,15 +1087,7 @@ impl Dialog {
                             .intent(&s.intent)
                             .map(|d| d.clarify.clone())
                             .unwrap_or_default();
-                        self.miss(text, MissKind::Clarify, now);
-                        self.clarify = Some(Clarifying::Intent {
-                            intent: s.intent.clone(),
-                            score: s.score,
-                            original: text.to_string(),
-                        });
-                        self.last_says.clear();
-                        self.say(&question, true, now, out);
-                        self.listen(out);
+                        self.clarify_intent(&s, &question, text, true, now, out);
                     }
                     Reading::ClarifyFaq(f) => self.clarify_faq(&f, text, now, out),
                     Reading::OutOfScope => {
@@ -1197,6 +1189,27 @@ impl Dialog {
         self.enter(faq.next.unwrap_or(flow.settings.after_faq), now, out);
     }
 
+    /// Ask `question` ("Do you want to track a parcel?") about what the caller said.
+    fn clarify_intent(
+        &mut self,
+        s: &IntentScore,
+        question: &str,
+        text: &str,
+        barge_in: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.miss(text, MissKind::Clarify, now);
+        self.clarify = Some(Clarifying::Intent {
+            intent: s.intent.clone(),
+            score: s.score,
+            original: text.to_string(),
+        });
+        self.last_says.clear();
+        self.say(question, barge_in, now, out);
+        self.listen(out);
+    }
+
     /// "Do you mean: <the entry's first question>?"
     fn clarify_faq(&mut self, f: &IntentScore, text: &str, now: Instant, out: &mut Vec<Action>) {
         let flow = Arc::clone(&self.flow);
@@ -1294,16 +1307,8 @@ impl Dialog {
                     self.on_no_match(now, out);
                     return;
                 }
-                self.miss(text, MissKind::Clarify, now);
-                self.clarify = Some(Clarifying::Intent {
-                    intent: s.intent.clone(),
-                    score: s.score,
-                    original: text.to_string(),
-                });
-                self.last_says.clear();
                 let barge = self.node().barge_in;
-                self.say(&question, barge, now, out);
-                self.listen(out);
+                self.clarify_intent(&s, &question, text, barge, now, out);
             }
             _ => {
                 self.miss(text, MissKind::NoMatch, now);

@@ -185,6 +185,25 @@ fn chat(
     Ok(ExitCode::SUCCESS)
 }
 
+/// (line number, utterance, label) of a labelled set: utterance<TAB>label lines, blank
+/// lines and `#` comments skipped.
+fn labelled_lines(file: &Path) -> Result<Vec<(usize, String, String)>> {
+    let src =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in src.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((text, label)) = line.split_once('\t') else {
+            anyhow::bail!("{}:{}: want utterance<TAB>label", file.display(), i + 1);
+        };
+        out.push((i + 1, text.to_string(), label.trim().to_string()));
+    }
+    Ok(out)
+}
+
 /// label, then per matcher (intents, FAQ): rules' best and its score, the semantic
 /// stage's best two and their probabilities, and the out-of-scope probability.
 fn explain_scores(
@@ -192,18 +211,12 @@ fn explain_scores(
     file: &Path,
     embedder: Option<&ivr_dialog::TextEmbedder>,
 ) -> Result<ExitCode> {
-    let src =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let src = labelled_lines(file)?;
     println!(
         "label\tmatcher\trules\trules_score\tsem1\tsem1_p\tsem2\tsem2_p\tout_of_scope_p\ttext"
     );
-    for line in src
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-    {
-        let Some((text, label)) = line.split_once('\t') else {
-            continue;
-        };
+    for (_, text, label) in &src {
+        let text = text.as_str();
         let embedding = embedder.and_then(|e| e(text));
         let utt = ivr_dialog::Utterance {
             text,
@@ -221,7 +234,7 @@ fn explain_scores(
         ] {
             println!(
                 "{}\t{name}\t{}\t{}\t{}\t{:.3}\t{text}",
-                label.trim(),
+                label,
                 cell(&m.rank(text, None), 0),
                 cell(sem, 0),
                 cell(sem, 1),
@@ -301,28 +314,19 @@ fn intent_eval(
     embedder: Option<&ivr_dialog::TextEmbedder>,
     json: bool,
 ) -> Result<ExitCode> {
-    let src =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let src = labelled_lines(file)?;
     let intents: Vec<String> = flow.matcher.intent_names().map(str::to_string).collect();
     let faqs: Vec<String> = flow.faqs.iter().map(|f| f.id.clone()).collect();
     let (mut by_intent, mut by_faq, mut oos) =
         (Tally::default(), Tally::default(), Tally::default());
     let mut confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for (i, line) in src.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((text, label)) = line.split_once('\t') else {
-            anyhow::bail!("{}:{}: want utterance<TAB>label", file.display(), i + 1);
-        };
-        let label = label.trim();
+    for (line_no, text, label) in &src {
+        let (text, label) = (text.as_str(), label.as_str());
         let is_faq = faqs.iter().any(|f| f == label);
         if label != "none" && !is_faq && !intents.iter().any(|k| k == label) {
             anyhow::bail!(
-                "{}:{}: unknown intent or FAQ id `{label}`",
-                file.display(),
-                i + 1
+                "{}:{line_no}: unknown intent or FAQ id `{label}`",
+                file.display()
             );
         }
         let embedding = embedder.and_then(|e| e(text));
