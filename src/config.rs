@@ -23,6 +23,7 @@ pub struct Config {
     pub dialog: ivr_dialog::DialogConfig,
     pub console: crate::console::ConsoleConfig,
     pub nlu: crate::nlu::NluConfig,
+    pub qa: crate::qa::QaConfig,
 }
 
 impl Default for Config {
@@ -38,6 +39,7 @@ impl Default for Config {
             dialog: Default::default(),
             console: Default::default(),
             nlu: Default::default(),
+            qa: Default::default(),
         }
     }
 }

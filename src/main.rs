@@ -10,6 +10,7 @@ mod http;
 mod logging;
 mod nlu;
 mod paths;
+mod qa;
 mod records;
 mod replay;
 mod serve;
@@ -51,6 +52,9 @@ enum Command {
     /// Call records.
     #[command(subcommand)]
     Calls(cmd::calls::CallsCommand),
+    /// Quality inspection: a call's scorecard, the rules, rescoring after a rule change.
+    #[command(subcommand)]
+    Qa(cmd::qa::QaCommand),
     #[command(flatten)]
     Media(cmd::media::MediaCommand),
     #[command(flatten)]
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Config(c) => cmd::config::run(c, &cfg),
         Command::Models(c) => cmd::models::run(c, &cfg),
         Command::Calls(c) => cmd::calls::run(c, &cfg),
+        Command::Qa(c) => cmd::qa::run(c, &cfg),
         Command::Media(c) => cmd::media::run(c, &cfg),
         Command::Asr(c) => cmd::asr::run(c, &cfg),
         Command::Tts(c) => cmd::tts::run(c, &cfg),

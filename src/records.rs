@@ -18,7 +18,7 @@ pub use ivr_dialog::Outcome;
 pub use crate::call::{TranscriptLine, TurnLatency};
 
 mod query;
-pub use query::{CallFilter, CallPage, CallRow, KpiRow, Period};
+pub use query::{CallFilter, CallPage, CallRow, KpiRow, PathRow, Period, Scope};
 use query::{QueryColumns, migrate};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,22 @@ pub struct CallRecord {
     pub language: Option<ivr_dialog::Language>,
     pub transcript_path: Option<String>,
     pub audio_path: Option<String>,
+    /// The flow that served the call (absent in records written before the funnel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    /// Flow nodes entered, in order: where the call went and where it left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+    /// The caller left while the bot was looking something up or transferring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_during: Option<ivr_dialog::Pending>,
+    /// Quality inspection: score and flags under the rules in force when last scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qa: Option<crate::qa::Scorecard>,
+    /// The caller's answer to the post-call survey (1-5); absent when not asked or not
+    /// answered (a caller who hangs up is not a 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csat: Option<u8>,
 }
 
 impl CallRecord {
@@ -89,6 +105,11 @@ impl CallRecord {
             language: None,
             transcript_path: None,
             audio_path: None,
+            flow: None,
+            path: Vec::new(),
+            ended_during: None,
+            qa: None,
+            csat: None,
         }
     }
 }
@@ -212,8 +233,9 @@ fn save_on(conn: &Connection, r: &CallRecord) -> Result<()> {
     let q = QueryColumns::of(r);
     conn.execute(
         "INSERT OR REPLACE INTO calls (id, started_at, caller, outcome, record,
-            duration_s, handoff_reason, intents, first_audio_ms, transcript_text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            duration_s, handoff_reason, intents, first_audio_ms, transcript_text,
+            qa_score, qa_flags, language, flow, path, faqs, csat)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             r.id,
             r.started_at,
@@ -224,7 +246,14 @@ fn save_on(conn: &Connection, r: &CallRecord) -> Result<()> {
             r.handoff_reason,
             q.intents,
             q.first_audio_ms,
-            q.transcript_text
+            q.transcript_text,
+            q.qa_score,
+            q.qa_flags,
+            q.language,
+            r.flow,
+            q.path,
+            q.faqs,
+            r.csat
         ],
     )?;
     Ok(())
@@ -316,17 +345,20 @@ mod tests {
         };
         let page = store
             .query_calls(&CallFilter {
-                period,
+                scope: Scope::period(period),
                 outcome: Some(Outcome::Transferred),
                 intent: Some("agent".into()),
                 text: None,
+                qa_flag: None,
+                min_score: None,
+                max_score: None,
                 offset: 0,
                 limit: 10,
             })
             .unwrap();
         assert_eq!(page.total, 1);
         assert_eq!(page.calls[0].intents, vec!["agent"]);
-        assert_eq!(store.kpi_rows(&period).unwrap().len(), 1);
+        assert_eq!(store.kpi_rows(&Scope::period(period)).unwrap().len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -51,7 +51,8 @@ pub fn run(args: ServeArgs, mut cfg: Config) -> Result<ExitCode> {
 async fn serve(flow: Option<PathBuf>, cfg: Config) -> Result<ExitCode> {
     let prom = http::install_metrics()?;
     let health = Arc::new(Health::default());
-    let console = crate::console::router(&cfg.console, std::path::Path::new(&cfg.data_dir))
+    let qa = crate::qa::QaRules::from_config(&cfg.qa)?;
+    let console = crate::console::router(&cfg.console, qa, std::path::Path::new(&cfg.data_dir))
         .context("the analyst console ([console])")?;
     let console_on = console.is_some();
     let (http_addr, _http_task) =

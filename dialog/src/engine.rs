@@ -226,6 +226,18 @@ pub struct CallSummary {
     pub sentiment: f32,
     pub turns: Vec<Turn>,
     pub speaking_rate: f32,
+    /// Nodes entered, in order (a node re-entered right away counted once): the funnel.
+    pub path: Vec<String>,
+    /// What the bot was doing when the call ended, if it was not listening.
+    pub ended_during: Option<Pending>,
+}
+
+/// Work the bot had in flight: a caller who hangs up during it left while waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pending {
+    Lookup,
+    Transfer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,6 +365,9 @@ pub struct Dialog {
     total_no_match: u32,
     visits: BTreeMap<NodeId, u32>,
     history: Vec<NodeId>,
+    path: Vec<NodeId>,
+    /// Set when the call ends during a lookup or transfer.
+    ended_during: Option<Pending>,
     last_says: Vec<Action>,
     dtmf: String,
     timers: TimerTable,
@@ -387,6 +402,8 @@ impl Dialog {
             total_no_match: 0,
             visits: BTreeMap::new(),
             history: Vec::new(),
+            path: Vec::new(),
+            ended_during: None,
             last_says: Vec::new(),
             dtmf: String::new(),
             timers: TimerTable::default(),
@@ -477,6 +494,12 @@ impl Dialog {
             sentiment: self.sentiment.value,
             turns: self.turns.clone(),
             speaking_rate: self.rate,
+            path: self
+                .path
+                .iter()
+                .map(|&id| self.flow.nodes[id].name.clone())
+                .collect(),
+            ended_during: self.ended_during,
         }
     }
 
@@ -496,6 +519,11 @@ impl Dialog {
         match event {
             Event::Hangup => {
                 self.cancel_all_timers();
+                self.ended_during = match self.wait {
+                    Wait::Lookup { .. } => Some(Pending::Lookup),
+                    Wait::Transfer => Some(Pending::Transfer),
+                    Wait::Listen | Wait::Ended => None,
+                };
                 if self.outcome.is_none() || self.wait != Wait::Transfer {
                     self.outcome = Some(if self.completed {
                         Outcome::Contained
@@ -768,6 +796,9 @@ impl Dialog {
                 continue;
             }
             self.node = id;
+            if self.path.last() != Some(&id) {
+                self.path.push(id);
+            }
             self.clarify = None;
             self.no_input = 0;
             self.no_match = 0;

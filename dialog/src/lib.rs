@@ -19,7 +19,7 @@ mod zh;
 pub use chat::{ChatSession, ChatTurn, TextEmbedder};
 pub use engine::{
     Action, CallSummary, Dialog, Event, Expect, Expectation, FaqHit, HandoffContext, IntentHit,
-    LookupResult, MissKind, NluMiss, Said, Speaker, TransferFailure, TransferResult, Turn,
+    LookupResult, MissKind, NluMiss, Pending, Said, Speaker, TransferFailure, TransferResult, Turn,
     TurnInput,
 };
 pub use flow::{BUILTIN_FLOWS, DEMO_FLOW, DEMO_FLOW_ZH, FaqDef, Flow, FlowError, Outcome, Reading};

@@ -601,3 +601,24 @@ fn would_accept_probes_a_partial_answer_without_changing_the_dialog() {
     assert!(d.would_accept("yes", 0.9, None, t));
     assert!(!d.would_accept("hmm", 0.9, None, t));
 }
+
+#[test]
+fn summary_keeps_the_node_path_and_a_hang_up_during_a_lookup() {
+    let (mut d, t0) = dialog();
+    to_lookup(&mut d, t0);
+    d.handle(Event::Hangup, t0 + Duration::from_secs(5));
+    let s = d.summary();
+    assert_eq!(s.outcome, Some(Outcome::Abandoned));
+    assert_eq!(s.ended_during, Some(ivr_dialog::Pending::Lookup));
+    assert_eq!(s.path.first().map(String::as_str), Some("greeting"));
+    assert!(s.path.len() >= 3, "{:?}", s.path);
+    let mut deduped = s.path.clone();
+    deduped.dedup();
+    assert_eq!(deduped, s.path, "a node re-entered at once counts once");
+
+    // Hanging up while listening is not "during" anything.
+    let (mut d, t0) = dialog();
+    d.start(t0);
+    d.handle(Event::Hangup, t0);
+    assert_eq!(d.summary().ended_during, None);
+}

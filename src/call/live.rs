@@ -66,6 +66,10 @@ pub fn run(engines: Arc<Engines>, call: IncomingCall) {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     metrics::counter!("ivr_calls_total", "outcome" => record.outcome.as_str()).increment(1);
+    // The call's media is over: inspecting it here delays no caller.
+    let card = crate::qa::inspect_stored(&engines.qa, &engines.records, &record);
+    metrics::histogram!("ivr_qa_score").record(card.score as f64);
+    record.qa = Some(card);
     if let Err(e) = engines.records.save(&record) {
         tracing::error!(call = %id, error = %format!("{e:#}"), "cannot save the call record");
     }
@@ -384,4 +388,7 @@ pub fn fill_record(record: &mut CallRecord, core: &CallCore) {
     record.turns = core.turn_latencies().to_vec();
     record.rtp = core.rtp_stats();
     record.speech_rate_wps = core.speech_rate();
+    record.flow = Some(s.flow.clone());
+    record.path = s.path.clone();
+    record.ended_during = s.ended_during;
 }

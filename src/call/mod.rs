@@ -30,6 +30,8 @@ pub struct Engines {
     pub voices: Voices,
     pub backend: Arc<dyn Backend>,
     pub records: RecordStore,
+    /// Quality inspection, applied to each record as it is written.
+    pub qa: crate::qa::QaRules,
     pub rt: tokio::runtime::Handle,
     /// Local address for RTP sockets (the SIP listen address's IP).
     pub rtp_ip: IpAddr,
@@ -43,6 +45,8 @@ impl Engines {
         rt: tokio::runtime::Handle,
         rtp_ip: IpAddr,
     ) -> Result<Self> {
+        // Checked first: a bad rule should not wait for the models to load.
+        let qa = crate::qa::QaRules::from_config(&cfg.qa)?;
         let default = match flow_path {
             Some(p) => Flow::load(p)?,
             None => cfg.dialog.load_flow()?,
@@ -115,6 +119,7 @@ impl Engines {
             voices,
             backend,
             records,
+            qa,
             rt,
             rtp_ip,
         })

@@ -8,5 +8,6 @@ pub mod dialog;
 pub mod media;
 pub mod models;
 pub mod nlu_misses;
+pub mod qa;
 pub mod replay;
 pub mod tts;

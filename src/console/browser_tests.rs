@@ -83,7 +83,7 @@ async fn console_in_headless_chromium() {
     }
     let dir = test_data::tmp_dir("browser");
     let (store, _) = test_data::store_with_calls(&dir);
-    let app = super::build(store, test_data::users());
+    let app = super::build(store, test_data::users(), crate::qa::QaRules::embedded());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });

@@ -12,7 +12,10 @@ use super::test_data::{self, ANALYST, SUPERVISOR, TRACKING};
 fn app(tag: &str) -> (Router, std::path::PathBuf) {
     let dir = test_data::tmp_dir(tag);
     let (store, _) = test_data::store_with_calls(&dir);
-    (super::build(store, test_data::users()), dir)
+    (
+        super::build(store, test_data::users(), crate::qa::QaRules::embedded()),
+        dir,
+    )
 }
 
 fn basic((user, pass): (&str, &str)) -> String {
@@ -66,6 +69,11 @@ const ROUTES: &[&str] = &[
     "/api/kpis",
     "/api/calls",
     "/api/calls/call-track",
+    "/console/funnel",
+    "/api/qa",
+    "/api/funnel",
+    "/api/calls.csv",
+    "/api/calls.csv?outcome=transferred",
     "/console/calls/no-such-call",
     "/api/calls/no-such-call",
 ];
@@ -111,6 +119,8 @@ async fn every_route_answers_with_credentials() {
             let ctype = ctype.unwrap_or_default();
             let want = if route.ends_with(".wav") {
                 "audio/wav"
+            } else if route.contains(".csv") {
+                "text/csv"
             } else if route.starts_with("/api/") {
                 "application/json"
             } else {
@@ -141,6 +151,7 @@ async fn digits_masked_for_analysts_shown_to_supervisors() {
         "/api/calls/call-track",
         "/api/calls",
         "/console/calls",
+        "/api/calls.csv",
     ] {
         let (_, _, body, _) = get(&app, route, Some(basic(ANALYST))).await;
         let body = text(&body);
@@ -175,7 +186,7 @@ async fn kpis_and_filters() {
     assert_eq!(k["calls"], 5, "{k}");
     assert_eq!(k["containment_rate"], 0.4);
     assert_eq!(k["abandonment_rate"], 0.2);
-    assert_eq!(k["transfer_rate_by_reason"]["no_match"], 0.2);
+    assert_eq!(k["transfer_rate_by_reason"]["repeated no match"], 0.2);
     assert_eq!(k["latency_p95_ms"], 900.0);
     // A period that reaches back 40 days includes the old call.
     let since = crate::records::rfc3339(
@@ -210,6 +221,15 @@ async fn kpis_and_filters() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["calls"].as_array().unwrap().len(), 1);
     assert_eq!(v["calls"][0]["id"], "call-gone", "oldest last");
+    let (_, _, body, _) = get(&app, "/api/kpis?language=zh", Some(basic(ANALYST))).await;
+    let k: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (k["calls"].clone(), k["containment_rate"].clone()),
+        (1.into(), 1.0.into())
+    );
+    let (_, _, body, _) = get(&app, "/api/kpis?flow=parcel", Some(basic(ANALYST))).await;
+    let k: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(k["calls"], 4);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -222,6 +242,10 @@ async fn bad_query_values_are_400_with_the_reason() {
         ("/api/kpis?until=2020-13-45", "until="),
         ("/console/?since=2026-12-09&until=2026-12-01", "before"),
         ("/api/calls?page=0", "page="),
+        ("/api/calls?min_score=high", "min_score="),
+        ("/api/calls?max_score=101", "max_score="),
+        ("/api/kpis?language=fr", "language=\"fr\""),
+        ("/api/calls.csv?outcome=won", "outcome="),
     ] {
         let (status, _, body, _) = get(&app, uri, Some(basic(ANALYST))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
@@ -251,5 +275,124 @@ async fn pages_show_the_numbers() {
     assert!(html.contains(r#"<span id="barge-ins">1</span>"#), "{html}");
     assert!(html.contains("<audio"), "{html}");
     assert!(html.contains("700 ms"), "latency table: {html}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn every_call_is_inspected_and_filterable_by_its_flags() {
+    let (app, dir) = app("qa");
+    let (_, _, body, _) = get(&app, "/api/qa", Some(basic(ANALYST))).await;
+    let qa: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(qa["scored"], 5, "{qa}");
+    assert_eq!(qa["rules_version"], crate::qa::QaRules::embedded().version);
+    let calls = |rule: &str| {
+        qa["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .map(|r| r["calls"].clone())
+    };
+    assert_eq!(calls("transfer_after_no_match"), Some(1.into()));
+    assert_eq!(calls("abandoned_in_lookup"), Some(1.into()));
+    assert_eq!(calls("caller_repeated"), Some(1.into()));
+    assert_eq!(calls("forbidden_phrase"), Some(0.into()));
+    let bands: u64 = qa["score_bands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(bands, 5);
+
+    let total = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap()["total"].clone();
+    for (query, want) in [
+        ("?qa=abandoned_in_lookup", 1),
+        ("?qa=caller_repeated&outcome=transferred", 1),
+        ("?qa=dead_air", 0),
+        ("?min_score=100", 3),
+        ("?max_score=89", 2),
+        ("?min_score=80&max_score=80", 2),
+        ("?min_score=81&max_score=99", 0),
+        ("?language=zh", 1),
+        ("?language=en&flow=parcel", 4),
+    ] {
+        let (status, _, body, _) =
+            get(&app, &format!("/api/calls{query}"), Some(basic(ANALYST))).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(total(&body), want, "{query}");
+    }
+    // The call page shows the scorecard, the overview the flags.
+    let (_, _, body, _) = get(&app, "/console/calls/call-nomatch", Some(basic(ANALYST))).await;
+    let html = text(&body);
+    assert!(
+        html.contains(r#"<strong id="qa-score">80</strong>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("transfer_after_no_match") && html.contains("caller_repeated"),
+        "{html}"
+    );
+    let (_, _, body, _) = get(&app, "/console/", Some(basic(ANALYST))).await;
+    let html = text(&body);
+    assert!(html.contains(r#"id="qa-flags""#), "{html}");
+    assert!(
+        html.contains("/console/calls?qa=abandoned_in_lookup"),
+        "{html}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn csv_export_follows_the_filters() {
+    let (app, dir) = app("csv");
+    let (_, _, body, _) = get(
+        &app,
+        "/api/calls.csv?outcome=transferred",
+        Some(basic(SUPERVISOR)),
+    )
+    .await;
+    let mut rows = csv::Reader::from_reader(body.as_slice());
+    let header = rows.headers().unwrap().clone();
+    assert_eq!(&header[0], "id");
+    assert_eq!(&header[8], "qa_score");
+    let ids: Vec<String> = rows.records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(ids, vec!["call-agent", "call-nomatch"]);
+    // A hand-off reason with spaces and a caller number survive quoting intact.
+    let body = text(&body);
+    assert!(
+        body.contains("repeated no match") && body.contains("+4915187654321"),
+        "{body}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn funnel_counts_where_calls_went_and_left() {
+    let (app, dir) = app("funnel");
+    let (_, _, body, _) = get(&app, "/api/funnel", Some(basic(ANALYST))).await;
+    let f: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(f["calls"], 5, "{f}");
+    let node = |n: &str| {
+        f["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["node"] == n)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(node("greeting")["reached"], 5);
+    assert_eq!(node("track_lookup")["reached"], 2);
+    assert_eq!(node("track_lookup")["abandoned"], 1);
+    assert_eq!(node("agent")["transferred"], 2);
+    assert_eq!(node("greeting")["escalated"], 1);
+    let (_, _, body, _) = get(&app, "/console/funnel?language=zh", Some(basic(ANALYST))).await;
+    let html = text(&body);
+    assert!(
+        html.contains(r#"<span id="funnel-calls">1</span>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-node="hours""#), "{html}");
     std::fs::remove_dir_all(dir).unwrap();
 }

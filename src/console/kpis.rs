@@ -29,6 +29,16 @@ pub struct Kpis {
     pub calls_by_hour: [usize; 24],
     /// Most frequent intents (count of calls with it), most frequent first.
     pub top_intents: Vec<(String, usize)>,
+    /// Most frequent knowledge-base answers (count of calls), most frequent first.
+    pub top_faqs: Vec<(String, usize)>,
+    /// Mean post-call rating (1-5) over the calls that gave one, and how many did.
+    pub csat: Option<f64>,
+    pub csat_responses: usize,
+    /// Mean QA score over the scored calls, and how many were scored.
+    pub qa_average_score: Option<f64>,
+    pub qa_scored: usize,
+    /// Calls each QA rule flagged, most flagged first.
+    pub qa_flags: Vec<(String, usize)>,
 }
 
 impl Kpis {
@@ -61,22 +71,15 @@ impl Kpis {
                 *slot += 1;
             }
         }
-        let mut intents: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in rows {
-            // A call that asked twice for the same thing counts once.
-            let mut seen: Vec<&str> = r.intents.iter().map(String::as_str).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            for i in seen {
-                *intents.entry(i).or_default() += 1;
-            }
-        }
-        let mut top_intents: Vec<(String, usize)> = intents
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+        let ratings: Vec<f64> = rows.iter().filter_map(|r| r.csat).map(f64::from).collect();
+        let scores: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.qa_score)
+            .map(f64::from)
             .collect();
-        top_intents.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top_intents.truncate(TOP_INTENTS);
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        let mut qa_flags = calls_per_name(rows.iter().map(|r| &r.qa_flags));
+        qa_flags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Self {
             calls: n,
             containment_rate: share(count(Outcome::Contained)),
@@ -90,9 +93,40 @@ impl Kpis {
             latency_p95_ms: percentile(&latencies, 95.0),
             turns_measured: latencies.len(),
             calls_by_hour,
-            top_intents,
+            top_intents: top(rows.iter().map(|r| &r.intents)),
+            top_faqs: top(rows.iter().map(|r| &r.faqs)),
+            csat: mean(&ratings),
+            csat_responses: ratings.len(),
+            qa_average_score: mean(&scores),
+            qa_scored: scores.len(),
+            qa_flags,
         }
     }
+}
+
+/// For each name, how many calls list it (a call listing it twice counts once).
+fn calls_per_name<'a>(lists: impl Iterator<Item = &'a Vec<String>>) -> Vec<(String, usize)> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for list in lists {
+        let mut seen: Vec<&str> = list.iter().map(String::as_str).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for name in seen {
+            *counts.entry(name).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// The most frequent names, most frequent first (ties by name).
+fn top<'a>(lists: impl Iterator<Item = &'a Vec<String>>) -> Vec<(String, usize)> {
+    let mut v = calls_per_name(lists);
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(TOP_INTENTS);
+    v
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -123,6 +157,10 @@ mod tests {
             hour,
             intents: intents.iter().map(|s| s.to_string()).collect(),
             first_audio_ms: lat.to_vec(),
+            qa_score: None,
+            qa_flags: Vec::new(),
+            faqs: Vec::new(),
+            csat: None,
         }
     }
 
@@ -178,6 +216,31 @@ mod tests {
     }
 
     #[test]
+    fn csat_qa_and_faqs() {
+        let mut rows: Vec<KpiRow> = (0..4)
+            .map(|_| row(Outcome::Contained, None, 10.0, 9, &[], &[]))
+            .collect();
+        rows[0].csat = Some(5);
+        rows[1].csat = Some(2);
+        rows[0].qa_score = Some(100);
+        rows[1].qa_score = Some(70);
+        rows[2].qa_score = Some(40);
+        rows[1].qa_flags = vec!["dead_air".into()];
+        rows[2].qa_flags = vec!["dead_air".into(), "slow_turn".into()];
+        rows[0].faqs = vec!["prices".into(), "prices".into()];
+        rows[3].faqs = vec!["customs".into(), "prices".into()];
+        let k = Kpis::compute(&rows);
+        // Calls without a rating are not counted as low ratings.
+        assert_eq!((k.csat, k.csat_responses), (Some(3.5), 2));
+        assert_eq!((k.qa_average_score, k.qa_scored), (Some(70.0), 3));
+        assert_eq!(
+            k.qa_flags,
+            vec![("dead_air".to_string(), 2), ("slow_turn".to_string(), 1)]
+        );
+        assert_eq!(k.top_faqs[0], ("prices".to_string(), 2));
+    }
+
+    #[test]
     fn no_calls_gives_zero_rates_and_no_latency() {
         let k = Kpis::compute(&[]);
         assert_eq!(k.calls, 0);
@@ -185,6 +248,7 @@ mod tests {
         assert_eq!(k.average_handle_time_s, None);
         assert_eq!(k.latency_p95_ms, None);
         assert!(k.top_intents.is_empty());
+        assert_eq!((k.csat, k.qa_average_score), (None, None));
     }
 
     #[test]

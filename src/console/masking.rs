@@ -77,6 +77,15 @@ pub fn record_for(role: Role, r: &CallRecord) -> CallRecord {
     m.slots = mask_json_strings(&r.slots);
     m.handoff_target = r.handoff_target.as_deref().map(mask_digits);
     m.error = r.error.as_deref().map(mask_digits);
+    // What the caller said, quoted where understanding missed or QA flagged it.
+    for miss in &mut m.nlu_misses {
+        miss.text = mask_digits(&miss.text);
+    }
+    if let Some(card) = &mut m.qa {
+        for f in &mut card.flags {
+            f.detail = mask_digits(&f.detail);
+        }
+    }
     m
 }
 
@@ -147,9 +156,27 @@ mod tests {
             std::time::SystemTime::UNIX_EPOCH,
         );
         r.slots = serde_json::json!({"tracking_number": "87654321"});
+        r.nlu_misses = vec![ivr_dialog::NluMiss {
+            text: "it is 8 7 6 5 4 3 2 1".into(),
+            result: ivr_dialog::MissKind::NoMatch,
+            node: "greeting".into(),
+            offset_ms: 0,
+        }];
+        let mut card = crate::qa::QaRules::embedded().inspect(&r, &[]);
+        card.flags.push(crate::qa::Flag {
+            rule: "caller_repeated".into(),
+            severity: crate::qa::Severity::Minor,
+            weight: 10,
+            detail: "the caller repeated \"87654321\"".into(),
+            at_s: None,
+        });
+        r.qa = Some(card);
         let a = record_for(Role::Analyst, &r);
         assert_eq!(a.caller, "+****5678");
         assert_eq!(a.slots["tracking_number"], "****4321");
+        assert_eq!(a.nlu_misses[0].text, "it is ****4321");
+        let flag = &a.qa.as_ref().unwrap().flags[0];
+        assert_eq!(flag.detail, "the caller repeated \"****4321\"");
         assert_eq!(record_for(Role::Supervisor, &r), r);
         assert_eq!(record_for(Role::Admin, &r), r);
     }

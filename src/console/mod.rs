@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod charts;
+mod funnel;
 mod kpis;
 mod masking;
 mod pages;
@@ -43,21 +44,30 @@ const REALM: &str = "Basic realm=\"ivr console\", charset=\"UTF-8\"";
 struct ConsoleState {
     store: RecordStore,
     users: Users,
+    qa: std::sync::Arc<crate::qa::QaRules>,
 }
 
 /// The console's routes (pages, API, recordings), all requiring a console user. `None`
 /// when `[console] enabled = false`.
-pub fn router(cfg: &ConsoleConfig, data_dir: &Path) -> Result<Option<Router>> {
+pub fn router(
+    cfg: &ConsoleConfig,
+    qa: crate::qa::QaRules,
+    data_dir: &Path,
+) -> Result<Option<Router>> {
     if !cfg.enabled {
         return Ok(None);
     }
     let users = Users::load(&cfg.users, data_dir)?;
     let store = RecordStore::open(data_dir)?;
-    Ok(Some(build(store, users)))
+    Ok(Some(build(store, users, qa)))
 }
 
-fn build(store: RecordStore, users: Users) -> Router {
-    let state = ConsoleState { store, users };
+fn build(store: RecordStore, users: Users, qa: crate::qa::QaRules) -> Router {
+    let state = ConsoleState {
+        store,
+        users,
+        qa: std::sync::Arc::new(qa),
+    };
     Router::new()
         .route(
             "/console",
@@ -67,9 +77,13 @@ fn build(store: RecordStore, users: Users) -> Router {
         .route("/console/calls", get(pages::calls))
         .route("/console/calls/{id}", get(pages::call))
         .route("/console/calls/{id}/audio.wav", get(audio))
+        .route("/console/funnel", get(pages::funnel))
         .route("/api/kpis", get(api::kpis))
         .route("/api/calls", get(api::calls))
+        .route("/api/calls.csv", get(api::calls_csv))
         .route("/api/calls/{id}", get(api::call))
+        .route("/api/qa", get(api::qa))
+        .route("/api/funnel", get(api::funnel))
         .layer(middleware::from_fn_with_state(state.clone(), require_user))
         .with_state(state)
 }

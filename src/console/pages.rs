@@ -1,4 +1,5 @@
-//! The console's HTML pages (maud, inline CSS, no JavaScript): overview, call list, call.
+//! The console's HTML pages (maud, inline CSS, no JavaScript): overview, call list, call,
+//! funnel.
 
 use std::time::SystemTime;
 
@@ -30,6 +31,8 @@ th{background:#eef2f6}tr.bot td{background:#f8fafc}
 form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:8px 0}
 form.filters label{display:flex;flex-direction:column;font-size:.85em}
 .chart{background:#fff;border:1px solid #d8dee6}
+.sev-critical{color:#fff;background:#a12}.sev-major{color:#a12}.sev-minor{color:#a60}
+.bar{display:inline-block;height:10px;background:#4a7bb0;vertical-align:middle}
 ";
 
 /// A label in English with its Chinese beside it.
@@ -52,6 +55,7 @@ fn layout(title: &str, user: &Principal, body: Markup) -> Markup {
                     strong { "ivr console " span.zh { "分析控制台" } }
                     a href="/console/" { (label("Overview", "概览")) }
                     a href="/console/calls" { (label("Calls", "通话")) }
+                    a href="/console/funnel" { (label("Funnel", "流程漏斗")) }
                     span.user { (user.name) " (" (user.role.as_str()) ")" }
                 }
                 main { h1 { (title) } (body) }
@@ -68,11 +72,19 @@ fn ms(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |v| format!("{v:.0} ms"))
 }
 
-fn period_form(action: &str, since: &str, until: &str, extra: Markup) -> Markup {
+fn period_form(action: &str, q: &PeriodQuery, extra: Markup) -> Markup {
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let language = v(&q.language);
     html! {
         form.filters method="get" action=(action) {
-            label { (label("Since", "开始")) input type="text" name="since" value=(since) placeholder="2026-12-01"; }
-            label { (label("Until", "结束")) input type="text" name="until" value=(until) placeholder="2026-12-07"; }
+            label { (label("Since", "开始")) input type="text" name="since" value=(v(&q.since)) placeholder="2026-12-01"; }
+            label { (label("Until", "结束")) input type="text" name="until" value=(v(&q.until)) placeholder="2026-12-07"; }
+            label { (label("Language", "语言")) select name="language" {
+                option value="" { "any" }
+                option value="en" selected[language == "en"] { "English" }
+                option value="zh" selected[language == "zh"] { "中文" }
+            } }
+            label { (label("Flow", "流程")) input type="text" name="flow" value=(v(&q.flow)); }
             (extra)
             button type="submit" { (label("Apply", "应用")) }
         }
@@ -88,15 +100,16 @@ pub async fn overview(
     Extension(user): Extension<Principal>,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Markup, ConsoleError> {
-    let period = q.period(SystemTime::now())?;
+    let scope = q.scope(SystemTime::now())?;
+    let period = scope.period;
     let store = s.store.clone();
-    let rows = blocking(move || Ok(store.kpi_rows(&period)?)).await?;
+    let rows = blocking(move || Ok(store.kpi_rows(&scope)?)).await?;
     let k = Kpis::compute(&rows);
     let since = crate::records::rfc3339(period.since);
     let until = crate::records::rfc3339(period.until);
     let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
     let body = html! {
-        (period_form("/console/", q.since.as_deref().unwrap_or(""), q.until.as_deref().unwrap_or(""), html! {}))
+        (period_form("/console/", &q, html! {}))
         p { "Period " span.zh { "时段" } ": " span id="period" { (since) " - " (until) } }
         div.tiles {
             (tile("kpi-calls", k.calls.to_string(), "Calls", "通话量"))
@@ -106,6 +119,8 @@ pub async fn overview(
             (tile("kpi-aht", k.average_handle_time_s.map_or_else(|| "-".into(), |s| format!("{s:.1} s")), "Avg handle time", "平均处理时长"))
             (tile("kpi-latency-p50", ms(k.latency_p50_ms), "Latency p50", "响应延迟 p50"))
             (tile("kpi-latency-p95", ms(k.latency_p95_ms), "Latency p95", "响应延迟 p95"))
+            (tile("kpi-csat", k.csat.map_or_else(|| "-".into(), |c| format!("{c:.2} / 5 ({})", k.csat_responses)), "CSAT", "满意度"))
+            (tile("kpi-qa", k.qa_average_score.map_or_else(|| "-".into(), |s| format!("{s:.1}")), "Avg QA score", "平均质检分"))
         }
         h2 { (label("Calls by hour of day (UTC)", "每小时通话量")) }
         (charts::bar_chart("Calls by hour of day (UTC)", &hours, &k.calls_by_hour))
@@ -115,6 +130,27 @@ pub async fn overview(
             table id="transfer-reasons" {
                 tr { th { "Reason" } th { "Share of calls" } }
                 @for (reason, share) in &k.transfer_rate_by_reason { tr { td { (reason) } td { (pct(*share)) } } }
+            }
+        }
+        h2 { (label("Quality inspection flags", "质检问题")) }
+        @if k.qa_flags.is_empty() { p { "No call flagged." } }
+        @else {
+            table id="qa-flags" {
+                tr { th { "Rule" } th { "Calls" } }
+                @for (rule, n) in &k.qa_flags {
+                    tr {
+                        td { a href=(format!("/console/calls?qa={}&since={}&until={}", url(rule), url(&since), url(&until))) { (rule) } }
+                        td { (n) }
+                    }
+                }
+            }
+        }
+        h2 { (label("Top knowledge-base answers", "热门知识库问答")) }
+        @if k.top_faqs.is_empty() { p { "No FAQ answered." } }
+        @else {
+            table id="top-faqs" {
+                tr { th { "FAQ" } th { "Calls" } }
+                @for (faq, n) in &k.top_faqs { tr { td { (faq) } td { (n) } } }
             }
         }
         h2 { (label("Top intents", "热门意图")) }
@@ -154,31 +190,30 @@ pub async fn calls(
         } }
         label { (label("Intent", "意图")) input type="text" name="intent" value=(v(&q.intent)); }
         label { (label("Text in transcript", "转写文本")) input type="text" name="q" value=(v(&q.q)); }
+        label { (label("QA flag", "质检问题")) input type="text" name="qa" value=(v(&q.qa)) placeholder="dead_air"; }
+        label { (label("QA score from", "质检分 从")) input type="number" name="min_score" min="0" max="100" value=(v(&q.min_score)); }
+        label { (label("to", "到")) input type="number" name="max_score" min="0" max="100" value=(v(&q.max_score)); }
     };
-    let link = |p: usize| {
-        format!(
-            "/console/calls?since={}&until={}&outcome={}&intent={}&q={}&page={p}&per_page={}",
-            url(&v(&q.since)),
-            url(&v(&q.until)),
-            url(&outcome_sel),
-            url(&v(&q.intent)),
-            url(&v(&q.q)),
-            filter.limit
-        )
-    };
+    let query = calls_query_string(&q);
+    let link = |p: usize| format!("/console/calls?{query}&page={p}&per_page={}", filter.limit);
     let body = html! {
-        (period_form("/console/calls", &v(&q.since), &v(&q.until), extra))
-        p { span id="calls-total" { (page.total) } " calls " span.zh { "通话" } ", page " (page_no) " of " (pages) }
+        (period_form("/console/calls", &PeriodQuery::from(&q), extra))
+        p {
+            span id="calls-total" { (page.total) } " calls " span.zh { "通话" } ", page " (page_no) " of " (pages)
+            " · " a id="csv" href=(format!("/api/calls.csv?{query}")) { (label("Export CSV", "导出 CSV")) }
+        }
         table id="calls" {
-            tr { th { "Started" } th { "Caller" } th { "Outcome" } th { "Duration" } th { "Hand-off" } th { "Intents" } }
+            tr { th { "Started" } th { "Caller" } th { "Language" } th { "Outcome" } th { "Duration" } th { "Hand-off" } th { "Intents" } th { "QA" } }
             @for c in &page.calls {
                 tr.call {
                     td { a href=(format!("/console/calls/{}", url(&c.id))) { (c.started_at) } }
                     td { (c.caller) }
+                    td { (c.language.as_deref().unwrap_or("")) }
                     td.outcome { (c.outcome.as_str()) }
                     td { (format!("{:.1} s", c.duration_s)) }
                     td { (c.handoff_reason.as_deref().unwrap_or("")) }
                     td { (c.intents.join(", ")) }
+                    td.qa title=(c.qa_flags.join(", ")) { (c.qa_score.map_or_else(|| "-".into(), |s| s.to_string())) }
                 }
             }
         }
@@ -198,6 +233,8 @@ pub async fn call(
     let (r, lines) = api::one_call(&s, &user, &id).await?;
     let body = html! {
         (summary(&r))
+        h2 { (label("Quality inspection", "质检评分")) }
+        (scorecard(&r))
         @if r.audio_path.is_some() {
             h2 { (label("Recording (caller left, bot right)", "录音")) }
             audio id="recording" controls preload="metadata" src=(format!("/console/calls/{}/audio.wav", url(&r.id))) {}
@@ -222,6 +259,85 @@ pub async fn call(
     Ok(layout(&format!("Call {}", r.id), &user, body))
 }
 
+/// The filters of a calls query as a query string (for paging and the CSV link).
+fn calls_query_string(q: &CallsQuery) -> String {
+    let v = |o: &Option<String>| url(o.as_deref().unwrap_or(""));
+    format!(
+        "since={}&until={}&language={}&flow={}&outcome={}&intent={}&q={}&qa={}&min_score={}&max_score={}",
+        v(&q.since),
+        v(&q.until),
+        v(&q.language),
+        v(&q.flow),
+        v(&q.outcome),
+        v(&q.intent),
+        v(&q.q),
+        v(&q.qa),
+        v(&q.min_score),
+        v(&q.max_score)
+    )
+}
+
+fn scorecard(r: &CallRecord) -> Markup {
+    html! {
+        @match &r.qa {
+            None => p id="qa-score" { "Not scored yet (" code { "ivr qa rescore" } ")." },
+            Some(card) => {
+                p { (label("Score", "得分")) ": " strong id="qa-score" { (card.score) } " / 100 "
+                    span.zh { "(rules " (card.rules) ")" } }
+                @if card.flags.is_empty() { p { "No rule flagged this call. " span.zh { "无质检问题" } } }
+                @else {
+                    table id="qa-flags" {
+                        tr { th { "Rule" } th { "Severity" } th { "Points" } th { "What was seen" } th { "At (s)" } }
+                        @for f in &card.flags {
+                            tr.flag {
+                                td.rule { (f.rule) }
+                                td class=(format!("sev-{}", f.severity.as_str())) { (f.severity.as_str()) }
+                                td { "-" (f.weight) }
+                                td { (f.detail) }
+                                td { (f.at_s.map_or_else(String::new, |s| format!("{s:.1}"))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn funnel(
+    State(s): State<ConsoleState>,
+    Extension(user): Extension<Principal>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Markup, ConsoleError> {
+    let f = api::funnel_of(&s, &q).await?;
+    let widest = f.nodes.first().map_or(1, |n| n.reached.max(1));
+    let body = html! {
+        (period_form("/console/funnel", &q, html! {}))
+        p { "For each flow node: the calls that reached it, and the calls that ended there. "
+            span.zh { "每个流程节点：到达的通话数，以及在此结束的通话数。" } }
+        p { span id="funnel-calls" { (f.calls) } " calls" @if f.without_path > 0 { ", " (f.without_path) " without a node path (failed early or recorded before paths)" } }
+        table id="funnel" {
+            tr { th { (label("Node", "节点")) } th { (label("Reached", "到达")) } th {}
+                 th { (label("Contained here", "在此自助完成")) } th { (label("Transferred here", "在此转人工")) }
+                 th { (label("Hung up here", "在此挂断")) } th { (label("Failed here", "在此失败")) }
+                 th { (label("Escalated from here", "在此升级")) } }
+            @for n in &f.nodes {
+                tr.node data-node=(n.node) {
+                    td { (n.node) }
+                    td.reached { (n.reached) }
+                    td { span.bar style=(format!("width:{}px", 1 + n.reached * 200 / widest)) {} }
+                    td { (n.contained) }
+                    td { (n.transferred) }
+                    td.abandoned { (n.abandoned) }
+                    td { (n.failed) }
+                    td.escalated { (n.escalated) }
+                }
+            }
+        }
+    };
+    Ok(layout("Funnel", &user, body))
+}
+
 fn summary(r: &CallRecord) -> Markup {
     html! {
         table id="summary" {
@@ -234,7 +350,11 @@ fn summary(r: &CallRecord) -> Markup {
                 (r.handoff_reason.as_deref().unwrap_or("-"))
                 @if let Some(t) = &r.handoff_target { " -> " (t) }
             } }
+            tr { th { (label("Language", "语言")) } td id="language" { (r.language.map_or("-", |l| l.code())) } }
+            tr { th { (label("Flow path", "流程路径")) } td id="path" { (r.path.join(" > ")) } }
             tr { th { (label("Intents", "意图")) } td id="intents" { (r.intents.join(", ")) } }
+            @if !r.faqs.is_empty() { tr { th { (label("FAQ answered", "知识库问答")) } td id="faqs" { (r.faqs.join(", ")) } } }
+            @if let Some(c) = r.csat { tr { th { (label("Rating", "满意度评分")) } td id="csat" { (c) " / 5" } } }
             tr { th { (label("Sentiment", "情绪")) } td { (format!("{:.2}", r.sentiment)) } }
             @if let Some(e) = &r.error { tr { th { "Error" } td { (e) } } }
         }

@@ -129,7 +129,9 @@ async fn console_response_times() {
     let (mut read_ms, mut compute_ms) = (Vec::new(), Vec::new());
     for _ in 0..10 {
         let t = Instant::now();
-        let rows = store.kpi_rows(&period).unwrap();
+        let rows = store
+            .kpi_rows(&crate::records::Scope::period(period))
+            .unwrap();
         read_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         let k = super::kpis::Kpis::compute(&rows);
@@ -143,7 +145,7 @@ async fn console_response_times() {
         percentile(&read_ms, 50.0).unwrap_or(0.0),
         percentile(&compute_ms, 50.0).unwrap_or(0.0)
     );
-    let app = super::build(store, test_data::users());
+    let app = super::build(store, test_data::users(), crate::qa::QaRules::embedded());
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ANALYST.0, ANALYST.1))

@@ -5,19 +5,22 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
 
-use crate::records::{CallFilter, Outcome, Period};
+use crate::records::{CallFilter, Outcome, Period, Scope};
+use ivr_dialog::Language;
 
 /// The default period: the last 7 days.
 const DEFAULT_PERIOD: Duration = Duration::from_secs(7 * 86_400);
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 500;
 
-/// `?since=&until=`: RFC 3339 times (`2026-12-01T08:00:00Z`) or dates (`2026-12-01`); a
-/// date as `until` includes that whole day.
+/// `?since=&until=&language=&flow=`: RFC 3339 times (`2026-12-01T08:00:00Z`) or dates
+/// (`2026-12-01`); a date as `until` includes that whole day. Language `en` or `zh`.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct PeriodQuery {
     pub since: Option<String>,
     pub until: Option<String>,
+    pub language: Option<String>,
+    pub flow: Option<String>,
 }
 
 /// `/console/calls` and `/api/calls`: the period plus filters and paging.
@@ -25,10 +28,16 @@ pub struct PeriodQuery {
 pub struct CallsQuery {
     pub since: Option<String>,
     pub until: Option<String>,
+    pub language: Option<String>,
+    pub flow: Option<String>,
     pub outcome: Option<String>,
     pub intent: Option<String>,
     /// Text searched in the transcripts.
     pub q: Option<String>,
+    /// A QA rule id the calls broke.
+    pub qa: Option<String>,
+    pub min_score: Option<String>,
+    pub max_score: Option<String>,
     /// 1-based.
     pub page: Option<String>,
     pub per_page: Option<String>,
@@ -43,11 +52,41 @@ impl PeriodQuery {
     pub fn period(&self, now: SystemTime) -> Result<Period, BadQuery> {
         period(self.since.as_deref(), self.until.as_deref(), now)
     }
+
+    pub fn scope(&self, now: SystemTime) -> Result<Scope, BadQuery> {
+        scope(self, now)
+    }
+}
+
+/// The scope part of a calls query.
+impl From<&CallsQuery> for PeriodQuery {
+    fn from(q: &CallsQuery) -> Self {
+        Self {
+            since: q.since.clone(),
+            until: q.until.clone(),
+            language: q.language.clone(),
+            flow: q.flow.clone(),
+        }
+    }
+}
+
+fn scope(q: &PeriodQuery, now: SystemTime) -> Result<Scope, BadQuery> {
+    let language = non_empty(&q.language)
+        .map(|l| {
+            Language::from_code(l)
+                .ok_or_else(|| BadQuery(format!("language={l:?}: expected en or zh")))
+        })
+        .transpose()?;
+    Ok(Scope {
+        period: q.period(now)?,
+        language,
+        flow: non_empty(&q.flow).map(str::to_string),
+    })
 }
 
 impl CallsQuery {
     pub fn filter(&self, now: SystemTime) -> Result<CallFilter, BadQuery> {
-        let period = period(self.since.as_deref(), self.until.as_deref(), now)?;
+        let scope = scope(&PeriodQuery::from(self), now)?;
         let outcome = non_empty(&self.outcome)
             .map(|o| {
                 let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
@@ -67,11 +106,19 @@ impl CallsQuery {
             MAX_PAGE_SIZE,
             DEFAULT_PAGE_SIZE,
         )?;
+        let score = |v: &Option<String>, name: &str| {
+            non_empty(v)
+                .map(|_| number(v, name, 0, 100, 0).map(|n| n as u32))
+                .transpose()
+        };
         Ok(CallFilter {
-            period,
+            scope,
             outcome,
             intent: non_empty(&self.intent).map(str::to_string),
             text: non_empty(&self.q).map(str::to_string),
+            qa_flag: non_empty(&self.qa).map(str::to_string),
+            min_score: score(&self.min_score, "min_score")?,
+            max_score: score(&self.max_score, "max_score")?,
             offset: (page - 1) * per_page,
             limit: per_page,
         })
@@ -164,6 +211,7 @@ mod tests {
         let q = PeriodQuery {
             since: Some("2026-12-01".into()),
             until: Some("2026-12-02".into()),
+            ..Default::default()
         };
         let p = q.period(now).unwrap();
         assert_eq!(p.since, at("2026-12-01T00:00:00Z"));
@@ -171,6 +219,7 @@ mod tests {
         let q = PeriodQuery {
             since: Some("2026-12-01T08:30:00Z".into()),
             until: None,
+            ..Default::default()
         };
         assert_eq!(q.period(now).unwrap().since, at("2026-12-01T08:30:00Z"));
     }
@@ -181,6 +230,7 @@ mod tests {
         let e = PeriodQuery {
             since: Some("yesterday".into()),
             until: None,
+            ..Default::default()
         }
         .period(now)
         .unwrap_err();
@@ -188,6 +238,7 @@ mod tests {
         let e = PeriodQuery {
             since: Some("2026-12-09".into()),
             until: None,
+            ..Default::default()
         }
         .period(now)
         .unwrap_err();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use ivr_dialog::Speaker;
+use ivr_dialog::{Language, Pending, Speaker};
 
 use super::auth::{ConsoleUser, Role, Users, hash_password};
 use crate::records::{
@@ -62,6 +62,26 @@ struct Call<'a> {
     intents: &'a [&'a str],
     latencies: &'a [f64],
     lines: Vec<TranscriptLine>,
+    language: Language,
+    path: &'a [&'a str],
+    ended_during: Option<Pending>,
+}
+
+impl Default for Call<'_> {
+    fn default() -> Self {
+        Self {
+            id: "",
+            ago: Duration::ZERO,
+            outcome: Outcome::Contained,
+            reason: None,
+            intents: &[],
+            latencies: &[],
+            lines: Vec::new(),
+            language: Language::En,
+            path: &["greeting"],
+            ended_during: None,
+        }
+    }
 }
 
 fn write(store: &RecordStore, c: Call<'_>, now: SystemTime) -> CallRecord {
@@ -89,6 +109,13 @@ fn write(store: &RecordStore, c: Call<'_>, now: SystemTime) -> CallRecord {
             cached: i % 2 == 0,
         })
         .collect();
+    r.language = Some(c.language);
+    r.flow = Some(match c.language {
+        Language::En => "parcel".into(),
+        Language::Zh => "parcel-zh".into(),
+    });
+    r.path = c.path.iter().map(|s| s.to_string()).collect();
+    r.ended_during = c.ended_during;
     if c.intents.contains(&"track_parcel") {
         r.slots = serde_json::json!({ "tracking_number": TRACKING });
     }
@@ -111,12 +138,14 @@ fn write(store: &RecordStore, c: Call<'_>, now: SystemTime) -> CallRecord {
     }
     rec.finish().unwrap();
     r.audio_path = Some(ap.display().to_string());
+    r.qa = Some(crate::qa::QaRules::embedded().inspect(&r, &c.lines));
     store.save(&r).unwrap();
     r
 }
 
-/// Six calls: five in the last 7 days (2 contained, 2 transferred, 1 abandoned) and one
-/// 30 days old, outside the default period. Returns the store and the records.
+/// Six calls: five in the last 7 days (2 contained, one of them in Mandarin, 2
+/// transferred, 1 abandoned during a lookup) and one 30 days old, outside the default
+/// period. QA-scored with the embedded rules. Returns the store and the records.
 pub fn store_with_calls(data_dir: &Path) -> (RecordStore, Vec<CallRecord>) {
     let store = RecordStore::open(data_dir).unwrap();
     let now = SystemTime::now();
@@ -129,6 +158,14 @@ pub fn store_with_calls(data_dir: &Path) -> (RecordStore, Vec<CallRecord>) {
             reason: None,
             intents: &["track_parcel"],
             latencies: &[600.0, 700.0],
+            path: &[
+                "greeting",
+                "track_number",
+                "track_confirm",
+                "track_lookup",
+                "anything_else",
+                "goodbye",
+            ],
             lines: vec![
                 line(
                     Speaker::Bot,
@@ -147,6 +184,7 @@ pub fn store_with_calls(data_dir: &Path) -> (RecordStore, Vec<CallRecord>) {
                 ),
                 line(Speaker::Caller, "thank you goodbye", 13.0, false),
             ],
+            ..Default::default()
         },
         Call {
             id: "call-hours",
@@ -155,10 +193,13 @@ pub fn store_with_calls(data_dir: &Path) -> (RecordStore, Vec<CallRecord>) {
             reason: None,
             intents: &["opening_hours"],
             latencies: &[500.0],
+            language: Language::Zh,
+            path: &["greeting", "hours", "anything_else"],
             lines: vec![
-                line(Speaker::Bot, "How can I help you?", 0.0, false),
-                line(Speaker::Caller, "what are your opening hours", 2.0, false),
+                line(Speaker::Bot, "您好，请问有什么可以帮您？", 0.0, false),
+                line(Speaker::Caller, "你们几点开门", 2.0, false),
             ],
+            ..Default::default()
         },
         Call {
             id: "call-agent",
@@ -167,22 +208,28 @@ pub fn store_with_calls(data_dir: &Path) -> (RecordStore, Vec<CallRecord>) {
             reason: Some("caller_asked"),
             intents: &["agent"],
             latencies: &[800.0],
+            path: &["greeting", "agent"],
             lines: vec![
                 line(Speaker::Bot, "How can I help you?", 0.0, false),
                 line(Speaker::Caller, "agent please", 2.0, false),
             ],
+            ..Default::default()
         },
         Call {
             id: "call-nomatch",
             ago: h(50),
             outcome: Outcome::Transferred,
-            reason: Some("no_match"),
+            reason: Some("repeated no match"),
             intents: &[],
             latencies: &[900.0],
+            path: &["greeting", "agent"],
             lines: vec![
                 line(Speaker::Bot, "How can I help you?", 0.0, false),
                 line(Speaker::Caller, "my fridge is broken", 2.0, false),
+                line(Speaker::Bot, "Sorry, I didn't understand that.", 4.0, false),
+                line(Speaker::Caller, "my fridge is broken!", 6.0, false),
             ],
+            ..Default::default()
         },
         Call {
             id: "call-gone",
@@ -190,8 +237,10 @@ pub fn store_with_calls(data_dir: &Path) -> (RecordStore, Vec<CallRecord>) {
             outcome: Outcome::Abandoned,
             reason: None,
             intents: &[],
-            latencies: &[],
+            path: &["greeting", "track_number", "track_lookup"],
+            ended_during: Some(Pending::Lookup),
             lines: vec![line(Speaker::Bot, "How can I help you?", 0.0, false)],
+            ..Default::default()
         },
         Call {
             id: "call-old",
@@ -201,6 +250,7 @@ pub fn store_with_calls(data_dir: &Path) -> (RecordStore, Vec<CallRecord>) {
             intents: &["track_parcel"],
             latencies: &[400.0],
             lines: vec![line(Speaker::Caller, "track my parcel", 1.0, false)],
+            ..Default::default()
         },
     ];
     let records = calls.into_iter().map(|c| write(&store, c, now)).collect();

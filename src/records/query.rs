@@ -13,11 +13,27 @@ use serde::de::IntoDeserializer;
 use super::{CallRecord, Outcome, RecordStore, TranscriptLine, rfc3339};
 
 /// Schema versions (`PRAGMA user_version`): 1 added the query columns, 2 a covering
-/// index over them. The columns come after the JSON blob in each row, so reading them
-/// from the table walks the blob's overflow pages; the index holds them alone. The
-/// transcript text stays out of it: it would triple the index that every KPI scans.
-const SCHEMA_WITH_QUERY_COLUMNS: i64 = 1;
-const SCHEMA_WITH_QUERY_INDEX: i64 = 2;
+/// index over them, 3 the QA, language, flow and path columns. The columns come after
+/// the JSON blob in each row, so reading them from the table walks the blob's overflow
+/// pages; the index holds them alone. The transcript text stays out of it: it would
+/// triple the index that every KPI scans.
+const SCHEMA: i64 = 3;
+
+/// The columns derived from each record (`QueryColumns`), added to older databases.
+const QUERY_COLUMNS: [(&str, &str); 12] = [
+    ("duration_s", "REAL"),
+    ("handoff_reason", "TEXT"),
+    ("intents", "TEXT"),
+    ("first_audio_ms", "TEXT"),
+    ("transcript_text", "TEXT"),
+    ("qa_score", "INTEGER"),
+    ("qa_flags", "TEXT"),
+    ("language", "TEXT"),
+    ("flow", "TEXT"),
+    ("path", "TEXT"),
+    ("faqs", "TEXT"),
+    ("csat", "INTEGER"),
+];
 
 /// Columns derived from a record for queries; the JSON `record` stays the truth.
 pub(super) struct QueryColumns {
@@ -27,6 +43,14 @@ pub(super) struct QueryColumns {
     pub first_audio_ms: String,
     /// All transcript lines' text, one per line, for text search.
     pub transcript_text: Option<String>,
+    pub qa_score: Option<u32>,
+    /// The ids of the QA rules the call broke, as a JSON array, matched as `"id"`.
+    pub qa_flags: Option<String>,
+    pub language: Option<&'static str>,
+    /// The nodes entered, as a JSON array.
+    pub path: String,
+    /// The knowledge-base ids answered, as a JSON array.
+    pub faqs: String,
 }
 
 impl QueryColumns {
@@ -49,10 +73,19 @@ impl QueryColumns {
                     .collect::<Vec<_>>()
                     .join("\n")
             });
+        let qa_flags = r.qa.as_ref().map(|q| {
+            let ids: Vec<&str> = q.flags.iter().map(|f| f.rule.as_str()).collect();
+            serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
+        });
         Self {
             intents: serde_json::to_string(&r.intents).unwrap_or_else(|_| "[]".into()),
             first_audio_ms,
             transcript_text,
+            qa_score: r.qa.as_ref().map(|q| q.score),
+            qa_flags,
+            language: r.language.map(|l| l.code()),
+            path: serde_json::to_string(&r.path).unwrap_or_else(|_| "[]".into()),
+            faqs: serde_json::to_string(&r.faqs).unwrap_or_else(|_| "[]".into()),
         }
     }
 }
@@ -60,14 +93,14 @@ impl QueryColumns {
 /// Add the query columns to an older database and fill them from each record.
 pub(super) fn migrate(conn: &Connection, store: &RecordStore) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < SCHEMA_WITH_QUERY_COLUMNS {
+    if version < SCHEMA {
         add_query_columns(conn, store)?;
-    }
-    if version < SCHEMA_WITH_QUERY_INDEX {
         conn.execute_batch(&format!(
-            "CREATE INDEX IF NOT EXISTS calls_query ON calls(started_at, id, outcome, duration_s,
-                handoff_reason, intents, first_audio_ms, caller);
-             PRAGMA user_version = {SCHEMA_WITH_QUERY_INDEX};"
+            "DROP INDEX IF EXISTS calls_query;
+             CREATE INDEX calls_query ON calls(started_at, id, outcome, duration_s,
+                handoff_reason, intents, first_audio_ms, caller, qa_score, qa_flags, language,
+                flow, path, faqs, csat);
+             PRAGMA user_version = {SCHEMA};"
         ))?;
     }
     Ok(())
@@ -79,13 +112,7 @@ fn add_query_columns(conn: &Connection, store: &RecordStore) -> Result<()> {
         stmt.query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?
     };
-    for (name, ty) in [
-        ("duration_s", "REAL"),
-        ("handoff_reason", "TEXT"),
-        ("intents", "TEXT"),
-        ("first_audio_ms", "TEXT"),
-        ("transcript_text", "TEXT"),
-    ] {
+    for (name, ty) in QUERY_COLUMNS {
         if !columns.iter().any(|c| c == name) {
             conn.execute_batch(&format!("ALTER TABLE calls ADD COLUMN {name} {ty}"))?;
         }
@@ -101,9 +128,6 @@ fn add_query_columns(conn: &Connection, store: &RecordStore) -> Result<()> {
         .filter_map(|json| serde_json::from_str(json).ok())
         .collect();
     store.save_all(&parsed)?;
-    conn.execute_batch(&format!(
-        "PRAGMA user_version = {SCHEMA_WITH_QUERY_COLUMNS}"
-    ))?;
     Ok(())
 }
 
@@ -114,13 +138,55 @@ pub struct Period {
     pub until: SystemTime,
 }
 
+/// Which calls to count: a period, optionally one language and one flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    pub period: Period,
+    pub language: Option<ivr_dialog::Language>,
+    pub flow: Option<String>,
+}
+
+impl Scope {
+    #[cfg(test)]
+    pub fn period(period: Period) -> Self {
+        Self {
+            period,
+            language: None,
+            flow: None,
+        }
+    }
+
+    /// SQL conditions (joined by AND) and their arguments.
+    fn conditions(&self) -> (Vec<String>, Vec<SqlValue>) {
+        let mut clauses = vec!["started_at >= ?".to_string(), "started_at < ?".to_string()];
+        let mut args = vec![
+            SqlValue::Text(rfc3339(self.period.since)),
+            SqlValue::Text(rfc3339(self.period.until)),
+        ];
+        if let Some(l) = self.language {
+            clauses.push("language = ?".into());
+            args.push(SqlValue::Text(l.code().into()));
+        }
+        if let Some(f) = &self.flow {
+            clauses.push("flow = ?".into());
+            args.push(SqlValue::Text(f.clone()));
+        }
+        (clauses, args)
+    }
+}
+
 /// Which calls to list; `text` is a case-insensitive substring of any transcript line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallFilter {
-    pub period: Period,
+    pub scope: Scope,
     pub outcome: Option<Outcome>,
     pub intent: Option<String>,
     pub text: Option<String>,
+    /// Calls the QA rule with this id flagged.
+    pub qa_flag: Option<String>,
+    /// QA score bounds, inclusive; unscored calls match neither.
+    pub min_score: Option<u32>,
+    pub max_score: Option<u32>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -135,6 +201,9 @@ pub struct CallRow {
     pub duration_s: f64,
     pub handoff_reason: Option<String>,
     pub intents: Vec<String>,
+    pub language: Option<String>,
+    pub qa_score: Option<u32>,
+    pub qa_flags: Vec<String>,
 }
 
 /// One page of a filtered call list and how many calls match in all.
@@ -154,17 +223,26 @@ pub struct KpiRow {
     pub hour: u8,
     pub intents: Vec<String>,
     pub first_audio_ms: Vec<f64>,
+    pub qa_score: Option<u32>,
+    pub qa_flags: Vec<String>,
+    pub faqs: Vec<String>,
+    /// The caller's post-call rating (1-5), if they gave one.
+    pub csat: Option<u8>,
+}
+
+/// What the funnel needs of one call: where it went and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathRow {
+    pub outcome: Outcome,
+    pub handoff_reason: Option<String>,
+    pub path: Vec<String>,
 }
 
 impl RecordStore {
     /// Calls matching `f`, most recent first, `f.limit` of them from `f.offset`.
     pub fn query_calls(&self, f: &CallFilter) -> Result<CallPage> {
         let conn = self.conn()?;
-        let mut clauses = vec!["started_at >= ?".to_string(), "started_at < ?".to_string()];
-        let mut args: Vec<SqlValue> = vec![
-            SqlValue::Text(rfc3339(f.period.since)),
-            SqlValue::Text(rfc3339(f.period.until)),
-        ];
+        let (mut clauses, mut args) = f.scope.conditions();
         if let Some(o) = f.outcome {
             clauses.push("outcome = ?".into());
             args.push(SqlValue::Text(o.as_str().into()));
@@ -177,6 +255,18 @@ impl RecordStore {
             clauses.push("instr(lower(transcript_text), ?) > 0".into());
             args.push(SqlValue::Text(t.to_lowercase()));
         }
+        if let Some(rule) = &f.qa_flag {
+            clauses.push("instr(qa_flags, ?) > 0".into());
+            args.push(SqlValue::Text(serde_json::to_string(rule)?));
+        }
+        if let Some(min) = f.min_score {
+            clauses.push("qa_score >= ?".into());
+            args.push(SqlValue::Integer(min.into()));
+        }
+        if let Some(max) = f.max_score {
+            clauses.push("qa_score <= ?".into());
+            args.push(SqlValue::Integer(max.into()));
+        }
         let cond = clauses.join(" AND ");
         let total: i64 = conn.query_row(
             &format!("SELECT count(*) FROM calls WHERE {cond}"),
@@ -186,31 +276,24 @@ impl RecordStore {
         args.push(SqlValue::Integer(f.limit as i64));
         args.push(SqlValue::Integer(f.offset as i64));
         let mut stmt = conn.prepare(&format!(
-            "SELECT id, started_at, caller, outcome, duration_s, handoff_reason, intents
+            "SELECT id, started_at, caller, outcome, duration_s, handoff_reason, intents,
+                language, qa_score, qa_flags
              FROM calls WHERE {cond} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
         ))?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<f64>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-            ))
-        })?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
         let mut calls = Vec::new();
-        for row in rows {
-            let (id, started_at, caller, outcome, duration_s, handoff_reason, intents) = row?;
+        while let Some(r) = rows.next()? {
             calls.push(CallRow {
-                outcome: parse_outcome(&outcome)?,
-                intents: parse_intents(intents.as_deref())?,
-                id,
-                started_at,
-                caller,
-                duration_s: duration_s.unwrap_or(0.0),
-                handoff_reason,
+                id: r.get(0)?,
+                started_at: r.get(1)?,
+                caller: r.get(2)?,
+                outcome: parse_outcome(&r.get::<_, String>(3)?)?,
+                duration_s: r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+                handoff_reason: r.get(5)?,
+                intents: parse_list(r.get::<_, Option<String>>(6)?.as_deref())?,
+                language: r.get(7)?,
+                qa_score: r.get(8)?,
+                qa_flags: parse_list(r.get::<_, Option<String>>(9)?.as_deref())?,
             });
         }
         Ok(CallPage {
@@ -219,32 +302,29 @@ impl RecordStore {
         })
     }
 
-    /// The KPI inputs of every call that started in `p`.
-    pub fn kpi_rows(&self, p: &Period) -> Result<Vec<KpiRow>> {
+    /// The KPI inputs of every call in `scope`.
+    pub fn kpi_rows(&self, scope: &Scope) -> Result<Vec<KpiRow>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare(
-            "SELECT outcome, handoff_reason, duration_s, substr(started_at, 12, 2), intents, first_audio_ms
-             FROM calls WHERE started_at >= ?1 AND started_at < ?2",
-        )?;
-        let rows = stmt.query_map(params![rfc3339(p.since), rfc3339(p.until)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<f64>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-            ))
-        })?;
+        let (clauses, args) = scope.conditions();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT outcome, handoff_reason, duration_s, substr(started_at, 12, 2), intents,
+                first_audio_ms, qa_score, qa_flags, faqs, csat
+             FROM calls WHERE {}",
+            clauses.join(" AND ")
+        ))?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
         let mut out = Vec::new();
-        for row in rows {
-            let (outcome, handoff_reason, duration_s, hour, intents, first_audio) = row?;
+        while let Some(r) = rows.next()? {
+            let first_audio: Option<String> = r.get(5)?;
             out.push(KpiRow {
-                outcome: parse_outcome(&outcome)?,
-                handoff_reason,
-                duration_s: duration_s.unwrap_or(0.0),
-                hour: hour.parse().context("corrupt call start time")?,
-                intents: parse_intents(intents.as_deref())?,
+                outcome: parse_outcome(&r.get::<_, String>(0)?)?,
+                handoff_reason: r.get(1)?,
+                duration_s: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+                hour: r
+                    .get::<_, String>(3)?
+                    .parse()
+                    .context("corrupt call start time")?,
+                intents: parse_list(r.get::<_, Option<String>>(4)?.as_deref())?,
                 first_audio_ms: first_audio
                     .as_deref()
                     .unwrap_or("")
@@ -252,7 +332,64 @@ impl RecordStore {
                     .filter(|s| !s.is_empty())
                     .map(|s| s.parse::<f64>().context("corrupt latency column"))
                     .collect::<Result<_>>()?,
+                qa_score: r.get(6)?,
+                qa_flags: parse_list(r.get::<_, Option<String>>(7)?.as_deref())?,
+                faqs: parse_list(r.get::<_, Option<String>>(8)?.as_deref())?,
+                csat: r.get(9)?,
             });
+        }
+        Ok(out)
+    }
+
+    /// Where every call in `scope` went (the funnel's input).
+    pub fn path_rows(&self, scope: &Scope) -> Result<Vec<PathRow>> {
+        let conn = self.conn()?;
+        let (clauses, args) = scope.conditions();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT outcome, handoff_reason, path FROM calls WHERE {}",
+            clauses.join(" AND ")
+        ))?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(PathRow {
+                outcome: parse_outcome(&r.get::<_, String>(0)?)?,
+                handoff_reason: r.get(1)?,
+                path: parse_list(r.get::<_, Option<String>>(2)?.as_deref())?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` records started in `period`, oldest first, after the record `after`
+    /// (its start and id; None: from the first). Pages through many calls in bounded
+    /// memory (rescoring).
+    pub fn records_in(
+        &self,
+        period: &Period,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<CallRecord>> {
+        let conn = self.conn()?;
+        let (after_start, after_id) = after.unwrap_or(("", ""));
+        let mut stmt = conn.prepare(
+            "SELECT record FROM calls WHERE started_at >= ?1 AND started_at < ?2
+                AND (started_at, id) > (?3, ?4)
+             ORDER BY started_at, id LIMIT ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                rfc3339(period.since),
+                rfc3339(period.until),
+                after_start,
+                after_id,
+                limit as i64
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
+        let mut out = Vec::new();
+        for j in rows {
+            out.push(serde_json::from_str(&j?).context("corrupt call record")?);
         }
         Ok(out)
     }
@@ -280,9 +417,10 @@ fn parse_outcome(s: &str) -> Result<Outcome> {
     serde::Deserialize::deserialize(de).with_context(|| format!("corrupt outcome {s:?}"))
 }
 
-fn parse_intents(s: Option<&str>) -> Result<Vec<String>> {
+/// A JSON array of strings column (intents, QA flags, path); NULL is empty.
+fn parse_list(s: Option<&str>) -> Result<Vec<String>> {
     match s {
-        Some(j) => serde_json::from_str(j).context("corrupt intents column"),
+        Some(j) => serde_json::from_str(j).with_context(|| format!("corrupt list column {j:?}")),
         None => Ok(Vec::new()),
     }
 }

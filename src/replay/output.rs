@@ -18,6 +18,7 @@ pub(super) fn write_out(
     shell: &Shell<'_>,
     fixture: &str,
     duration_s: f64,
+    qa: &crate::qa::QaRules,
 ) -> Result<CallRecord> {
     let store = RecordStore::open(dir)?;
     let id = crate::records::new_call_id();
@@ -52,6 +53,7 @@ pub(super) fn write_out(
     record.ended_at = Some(crate::records::rfc3339(
         started + Duration::from_secs_f64(duration_s),
     ));
+    record.qa = Some(qa.inspect(&record, &shell.transcript));
     store.save(&record)?;
     Ok(record)
 }

@@ -310,7 +310,14 @@ pub fn replay(
     let mut result = build_result(&core, &shell, fixture_name, media, duration_s);
     result.summary.wall_s = wall.elapsed().as_secs_f64();
     if let Some(dir) = &opts.out {
-        result.record = Some(write_out(dir, &core, &shell, fixture_name, duration_s)?);
+        result.record = Some(write_out(
+            dir,
+            &core,
+            &shell,
+            fixture_name,
+            duration_s,
+            &engines.qa,
+        )?);
     }
     result.bot_audio = std::mem::take(&mut shell.bot_audio);
     result.transcript_lines = std::mem::take(&mut shell.transcript);
