@@ -18,7 +18,7 @@ pub use ivr_dialog::Outcome;
 pub use crate::call::{TranscriptLine, TurnLatency};
 
 mod query;
-pub use query::{CallFilter, CallPage, CallRow, KpiRow, PathRow, Period, Scope};
+pub use query::{CallFilter, CallPage, CallRow, KpiRow, PathRow, Period, Scope, VocRow};
 use query::{QueryColumns, migrate};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,8 +234,10 @@ fn save_on(conn: &Connection, r: &CallRecord) -> Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO calls (id, started_at, caller, outcome, record,
             duration_s, handoff_reason, intents, first_audio_ms, transcript_text,
-            qa_score, qa_flags, language, flow, path, faqs, csat)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            qa_score, qa_flags, language, flow, path, faqs, csat, sentiment, speech_rate,
+            keywords, misses)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+            ?18, ?19, ?20, ?21)",
         params![
             r.id,
             r.started_at,
@@ -253,7 +255,11 @@ fn save_on(conn: &Connection, r: &CallRecord) -> Result<()> {
             r.flow,
             q.path,
             q.faqs,
-            r.csat
+            r.csat,
+            r.sentiment,
+            r.speech_rate_wps,
+            q.keywords,
+            q.misses
         ],
     )?;
     Ok(())

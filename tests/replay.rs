@@ -177,6 +177,39 @@ fn every_recorded_call_meets_its_expectations() {
             );
         }
     }
+    // Every written record was quality-inspected and knows its flow and path; the caller
+    // who swore at the bot ended negative and is flagged for it.
+    let listed = ivr_test_support::ivr_command(Path::new(env!("CARGO_BIN_EXE_ivr")))
+        .env("IVR_DATA_DIR", &out_dir)
+        .args(["calls", "list", "--json", "--limit", "100"])
+        .output()
+        .unwrap();
+    let records: Vec<serde_json::Value> =
+        serde_json::from_slice(&listed.stdout).unwrap_or_else(|e| {
+            panic!(
+                "calls list --json: {e}\n{}",
+                String::from_utf8_lossy(&listed.stderr)
+            )
+        });
+    assert_eq!(records.len(), fixtures.len());
+    for r in &records {
+        assert!(r["qa"]["score"].as_u64().is_some(), "not scored: {r:#}");
+        assert!(
+            r["flow"].is_string() && r["path"].as_array().is_some_and(|p| !p.is_empty()),
+            "{r:#}"
+        );
+    }
+    let angry = records
+        .iter()
+        .find(|r| r["caller"] == "angry_agent.pcap")
+        .expect("angry_agent.pcap record");
+    let flagged: Vec<&str> = angry["qa"]["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert!(flagged.contains(&"negative_end"), "{angry:#}");
 }
 
 /// Same recording, same result: turn by turn, twice in one process (no state leaks

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::*;
 
-/// The demo's happy path by voice: track a parcel, read the number, confirm, goodbye.
+/// The demo's happy path by voice: track a parcel, read the number, confirm, rate the
+/// call, goodbye.
 #[test]
 fn baresip_tracks_a_parcel_by_voice() {
     let server = Server::start("e2e-track", &[]);
@@ -20,7 +21,8 @@ fn baresip_tracks_a_parcel_by_voice() {
             (4.5, "I'd like to track my parcel."),
             (7.0, "one two three four five six seven eight"),
             (8.0, "yes"),
-            (10.0, "no thanks, goodbye"),
+            (10.0, "no thanks"),
+            (9.0, "I would give it a five."),
         ],
         8.0,
     );
@@ -39,6 +41,9 @@ fn baresip_tracks_a_parcel_by_voice() {
     let ctx = format!("record: {call:#}\ntranscript:\n{transcript}");
     assert_eq!(call["outcome"], "contained", "{ctx}");
     assert_eq!(call["slots"]["tracking_number"], "12345678", "{ctx}");
+    // The survey: the spoken rating is the call's CSAT, and the call was inspected.
+    assert_eq!(call["csat"], 5, "{ctx}");
+    assert!(call["qa"]["score"].as_u64().is_some(), "{ctx}");
     // RTP and RTCP both ways: baresip answered our sender reports (RTP port + 1), so
     // the record has a round-trip time, and what we sent is counted.
     let rtp = &call["rtp"]["receive"];
@@ -67,6 +72,7 @@ fn baresip_tracks_a_parcel_by_voice() {
         "tracking number",
         "correct",
         "in transit",
+        "rate this call",
         "goodbye",
     ] {
         assert!(

@@ -29,7 +29,8 @@ fn a_mandarin_caller_tracks_a_parcel_by_voice() {
             (6.0, "我想查一下我的快递。"),
             (7.0, "一二三四五六七八"),
             (10.0, "是的。"),
-            (14.0, "没有了，再见。"),
+            (14.0, "没有了。"),
+            (12.0, "五分。"),
         ],
         8.0,
     );
@@ -52,6 +53,7 @@ fn a_mandarin_caller_tracks_a_parcel_by_voice() {
     // The bot said the status (12345678 is in transit in the demo database) in Chinese.
     assert!(transcript.contains("正在运输途中"), "{ctx}");
     assert_eq!(call["outcome"], "contained", "{ctx}");
+    assert_eq!(call["csat"], 5, "the spoken rating\n{ctx}");
 
     // And the caller heard Mandarin: the greeting and the status, through the recogniser.
     let heard = heard.unwrap_or_else(|| panic!("baresip recorded nothing\n{log}"));

@@ -230,6 +230,8 @@ pub struct CallSummary {
     pub path: Vec<String>,
     /// What the bot was doing when the call ended, if it was not listening.
     pub ended_during: Option<Pending>,
+    /// The caller's answer to the flow's survey (1-5), if they gave one.
+    pub csat: Option<u8>,
 }
 
 /// Work the bot had in flight: a caller who hangs up during it left while waiting.
@@ -500,6 +502,12 @@ impl Dialog {
                 .map(|&id| self.flow.nodes[id].name.clone())
                 .collect(),
             ended_during: self.ended_during,
+            csat: self.flow.settings.survey.as_ref().and_then(|(_, slot)| {
+                self.slots
+                    .get(slot)
+                    .and_then(|v| v.trim().parse::<u8>().ok())
+                    .filter(|r| (1..=5).contains(r))
+            }),
         }
     }
 
@@ -785,6 +793,14 @@ impl Dialog {
     fn enter(&mut self, mut id: NodeId, now: Instant, out: &mut Vec<Action>) {
         let flow = Arc::clone(&self.flow);
         for _ in 0..MAX_AUTO_STEPS {
+            // A served caller is asked for a rating once, on the way to goodbye.
+            if let Some((survey, _)) = &flow.settings.survey
+                && id == flow.settings.goodbye
+                && self.completed
+                && !self.visits.contains_key(survey)
+            {
+                id = *survey;
+            }
             let node = &flow.nodes[id];
             let visits = self.visits.entry(id).or_default();
             *visits += 1;
@@ -991,7 +1007,9 @@ impl Dialog {
             interrupted_at_ms: None,
             sentiment: None,
         });
-        if self.no_input >= self.flow.settings.max_no_input {
+        if let Some(next) = self.node().on_no_input {
+            self.enter(next, now, out);
+        } else if self.no_input >= self.flow.settings.max_no_input {
             self.handoff("no input", now, out);
         } else {
             let n = self.no_input;

@@ -247,6 +247,9 @@ struct RawHeader {
     transfer_failed: Option<S>,
     /// Where the bot goes after an FAQ answer (an "anything else?" menu); default main_menu.
     after_faq: Option<S>,
+    /// A post-call satisfaction question (an `ask` node whose slot is the rating, 1-5),
+    /// asked once, before goodbye, of callers who were served.
+    survey: Option<S>,
     #[serde(default = "d_no_input_ms")]
     no_input_timeout_ms: u64,
     #[serde(default = "d_inter_digit_ms")]
@@ -333,6 +336,9 @@ struct RawNode {
     no_match: Vec<String>,
     max_tries: Option<u32>,
     on_fail: Option<S>,
+    /// Where to go at once when the caller says nothing (instead of reprompting and, in
+    /// the end, handing off): e.g. a survey nobody answers.
+    on_no_input: Option<S>,
     next: Option<S>,
     slot: Option<S>,
     intents: Option<Vec<S>>,
@@ -506,6 +512,8 @@ pub struct Node {
     pub max_tries: u32,
     /// Where to go when tries run out (default: hand off to the agent node).
     pub on_fail: Option<NodeId>,
+    /// Where to go on the first no-input (default: reprompt, then hand off).
+    pub on_no_input: Option<NodeId>,
     /// Slots cleared on entry.
     pub clear: Vec<String>,
     /// Reaching this node means the caller was served (outcome contained).
@@ -559,6 +567,8 @@ pub struct Settings {
     pub main_menu: NodeId,
     pub transfer_failed: Option<NodeId>,
     pub after_faq: NodeId,
+    /// The survey node and its rating slot.
+    pub survey: Option<(NodeId, String)>,
     pub no_input_timeout_ms: u64,
     pub inter_digit_timeout_ms: u64,
     pub lookup_timeout_ms: u64,
@@ -623,6 +633,7 @@ struct EntryPoints {
     main_menu: NodeId,
     transfer_failed: Option<NodeId>,
     after_faq: NodeId,
+    survey: Option<(NodeId, String)>,
 }
 
 /// The names a node may refer to: slots (declared, set by `set` nodes, or `<result>.*`
@@ -1056,6 +1067,11 @@ impl Compiler<'_> {
             }
             let on_fail = r.on_fail.as_ref().map(|s| self.node_ref(s, "on_fail"));
             out_edges.extend(on_fail);
+            let on_no_input = r
+                .on_no_input
+                .as_ref()
+                .map(|s| self.node_ref(s, "on_no_input"));
+            out_edges.extend(on_no_input);
             for s in &r.clear {
                 if !names.slot_known(s.get_ref()) {
                     self.at(s.span(), format!("undefined slot `{}`", s.get_ref()));
@@ -1071,6 +1087,7 @@ impl Compiler<'_> {
                 no_match: r.no_match.clone(),
                 max_tries: r.max_tries.unwrap_or(raw.flow.max_no_match),
                 on_fail,
+                on_no_input,
                 clear: r.clear.iter().map(|s| s.get_ref().clone()).collect(),
                 completes: r.completes,
                 hints: r.hints.clone(),
@@ -1102,6 +1119,20 @@ impl Compiler<'_> {
         {
             self.at(h.agent.span(), "`agent` must name a transfer node");
         }
+        let survey = h.survey.as_ref().and_then(|s| {
+            let id = self.node_ref(s, "survey");
+            match nodes.get(id).map(|n| &n.kind) {
+                Some(NodeKind::Ask { slot, .. }) => Some((id, slot.clone())),
+                Some(_) => {
+                    self.at(
+                        s.span(),
+                        "`survey` must name an ask node (its slot is the rating)",
+                    );
+                    None
+                }
+                None => None,
+            }
+        });
 
         EntryPoints {
             start,
@@ -1110,6 +1141,7 @@ impl Compiler<'_> {
             main_menu,
             transfer_failed,
             after_faq,
+            survey,
         }
     }
 
@@ -1164,6 +1196,7 @@ impl Compiler<'_> {
         let mut seen = vec![false; edges.len()];
         let mut stack = vec![e.start, e.agent, e.goodbye, e.main_menu];
         stack.extend(e.transfer_failed);
+        stack.extend(e.survey.as_ref().map(|(id, _)| *id));
         if !raw.faq.is_empty() {
             stack.push(e.after_faq);
         }
@@ -1342,6 +1375,7 @@ impl Flow {
             main_menu: entry.main_menu,
             transfer_failed: entry.transfer_failed,
             after_faq: entry.after_faq,
+            survey: entry.survey.clone(),
             no_input_timeout_ms: h.no_input_timeout_ms,
             inter_digit_timeout_ms: h.inter_digit_timeout_ms,
             lookup_timeout_ms: h.lookup_timeout_ms,

@@ -180,6 +180,28 @@ fn token_sim(a: &str, b: &str) -> f32 {
     s
 }
 
+/// Answers and courtesies every call has: not what callers call about.
+const NOT_KEYWORDS: &[&str] = &[
+    "yes", "yeah", "yep", "nope", "thanks", "thank", "okay", "hello", "goodbye", "bye", "that",
+    "thats", "this", "all", "just", "what", "have", "for", "and", "with", "correct", "right",
+    "sure", "good", "great", "fine", "need", "much", "some", "about", "there",
+];
+
+/// Words worth counting in voice-of-customer analysis: normalised, stop words, digit
+/// strings and words under three letters left out.
+pub fn keywords(text: &str) -> Vec<String> {
+    for_matching(text)
+        .split(' ')
+        .filter(|w| {
+            w.len() >= 3
+                && !STOP.contains(w)
+                && !NOT_KEYWORDS.contains(w)
+                && !w.bytes().all(|b| b.is_ascii_digit())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// The words of an utterance as the matcher sees them.
 pub fn content_tokens(text: &str) -> Vec<String> {
     for_matching(text)

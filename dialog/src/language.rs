@@ -111,6 +111,15 @@ impl Language {
         }
     }
 
+    /// The words of `text` worth counting across calls (keyword heat): segmented for
+    /// Mandarin, stop words and digit strings left out.
+    pub fn keywords(self, text: &str) -> Vec<String> {
+        match self {
+            Language::En => crate::intent::keywords(text),
+            Language::Zh => crate::zh::keywords(text),
+        }
+    }
+
     /// Whether `text` has a word that can carry a request (not only fillers, greetings
     /// and function words: "嗯嗯", "you know, um"). The semantic stage reads only those:
     /// an embedding of noise lands near some class anyway.

@@ -622,3 +622,46 @@ fn summary_keeps_the_node_path_and_a_hang_up_during_a_lookup() {
     d.handle(Event::Hangup, t0);
     assert_eq!(d.summary().ended_during, None);
 }
+
+#[test]
+fn a_served_caller_is_asked_for_a_rating_once_and_hanging_up_is_no_rating() {
+    let (mut d, t0) = dialog();
+    let req = to_lookup(&mut d, t0);
+    d.handle(
+        Event::LookupResult {
+            request: req,
+            result: LookupResult::Ok(
+                json!({"found": true, "status": "in transit", "eta": "2026-05-08"}),
+            ),
+        },
+        t0,
+    );
+    let a = d.handle(speech("no thanks"), t0);
+    assert!(says(&a).contains("rate this call"), "{a:?}");
+    assert_eq!(d.current_node(), "survey");
+    // The caller leaves without rating: contained, and no rating (not a 1).
+    let mut left = d.clone();
+    left.handle(Event::Hangup, t0);
+    let s = left.summary();
+    assert_eq!((s.outcome, s.csat), (Some(Outcome::Contained), None));
+    // A rating by keypad, then goodbye without a second survey.
+    let a = d.handle(Event::Digit('4'), t0);
+    assert!(says(&a).contains("Thank you for your rating"), "{a:?}");
+    assert!(
+        a.iter().any(|a| matches!(a, Action::Hangup { .. })),
+        "{a:?}"
+    );
+    assert_eq!(d.summary().csat, Some(4));
+}
+
+#[test]
+fn no_survey_for_a_caller_who_was_not_served() {
+    let (mut d, t0) = dialog();
+    d.start(t0);
+    let a = d.handle(speech("goodbye"), t0);
+    assert!(!says(&a).contains("rate"), "{a:?}");
+    assert!(
+        a.iter().any(|a| matches!(a, Action::Hangup { .. })),
+        "{a:?}"
+    );
+}

@@ -201,3 +201,14 @@ fn templated_prompts_have_cacheable_lead_ins() {
     );
     println!("{lead_ins:?}");
 }
+
+#[test]
+fn keywords_for_voice_of_the_customer() {
+    use ivr_dialog::Language;
+    let zh = Language::Zh.keywords("我的快递坏了，单号12345678，谢谢");
+    assert!(zh.contains(&"快递".to_string()), "{zh:?}");
+    assert!(!zh.iter().any(|w| w.contains('1') || w == "谢谢"), "{zh:?}");
+    let en =
+        Language::En.keywords("Yes, my parcel arrived damaged, number 1 2 3 4 5 6 7 8. Thanks!");
+    assert_eq!(en, vec!["parcel", "arrived", "damaged", "number"]);
+}

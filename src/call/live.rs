@@ -391,4 +391,5 @@ pub fn fill_record(record: &mut CallRecord, core: &CallCore) {
     record.flow = Some(s.flow.clone());
     record.path = s.path.clone();
     record.ended_during = s.ended_during;
+    record.csat = s.csat;
 }

@@ -14,6 +14,7 @@ use super::funnel::Funnel;
 use super::kpis::Kpis;
 use super::masking;
 use super::queries::{CallsQuery, PeriodQuery};
+use super::voc::Voc;
 use super::{ConsoleError, ConsoleState, blocking};
 use crate::qa::{QaRules, Severity};
 use crate::records::{CallPage, CallRecord, TranscriptLine};
@@ -121,6 +122,32 @@ pub async fn funnel(
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<Funnel>, ConsoleError> {
     Ok(Json(funnel_of(&s, &q).await?))
+}
+
+pub async fn voc(
+    State(s): State<ConsoleState>,
+    Extension(user): Extension<Principal>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<Voc>, ConsoleError> {
+    Ok(Json(voc_of(&s, &user, &q).await?))
+}
+
+/// Voice of the customer, with the callers' unmatched words masked by role.
+pub(super) async fn voc_of(
+    s: &ConsoleState,
+    user: &Principal,
+    q: &PeriodQuery,
+) -> Result<Voc, ConsoleError> {
+    let scope = q.scope(SystemTime::now())?;
+    let store = s.store.clone();
+    let rows = blocking(move || Ok(store.voc_rows(&scope)?)).await?;
+    let mut v = Voc::compute(&rows);
+    if !user.role.sees_digits() {
+        for (text, _) in &mut v.unmatched {
+            *text = masking::mask_digits(text);
+        }
+    }
+    Ok(v)
 }
 
 pub(super) async fn funnel_of(s: &ConsoleState, q: &PeriodQuery) -> Result<Funnel, ConsoleError> {

@@ -70,6 +70,8 @@ const ROUTES: &[&str] = &[
     "/api/calls",
     "/api/calls/call-track",
     "/console/funnel",
+    "/console/voc",
+    "/api/voc",
     "/api/qa",
     "/api/funnel",
     "/api/calls.csv",
@@ -312,7 +314,8 @@ async fn every_call_is_inspected_and_filterable_by_its_flags() {
         ("?qa=dead_air", 0),
         ("?min_score=100", 3),
         ("?max_score=89", 2),
-        ("?min_score=80&max_score=80", 2),
+        ("?min_score=80&max_score=80", 1),
+        ("?min_score=60&max_score=70", 1),
         ("?min_score=81&max_score=99", 0),
         ("?language=zh", 1),
         ("?language=en&flow=parcel", 4),
@@ -326,7 +329,7 @@ async fn every_call_is_inspected_and_filterable_by_its_flags() {
     let (_, _, body, _) = get(&app, "/console/calls/call-nomatch", Some(basic(ANALYST))).await;
     let html = text(&body);
     assert!(
-        html.contains(r#"<strong id="qa-score">80</strong>"#),
+        html.contains(r#"<strong id="qa-score">65</strong>"#),
         "{html}"
     );
     assert!(
@@ -394,5 +397,51 @@ async fn funnel_counts_where_calls_went_and_left() {
         "{html}"
     );
     assert!(html.contains(r#"data-node="hours""#), "{html}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn voice_of_the_customer_topics_keywords_and_misses() {
+    let (app, dir) = app("voc");
+    let (_, _, body, _) = get(&app, "/api/voc", Some(basic(SUPERVISOR))).await;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["calls"], 5, "{v}");
+    let names = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(names("topics").contains(&"track_parcel".to_string()), "{v}");
+    let keywords = names("keywords");
+    for k in ["parcel", "fridge", "开门"] {
+        assert!(keywords.contains(&k.to_string()), "{k}: {keywords:?}");
+    }
+    assert!(
+        !keywords.iter().any(|k| k == "thank" || k == "goodbye"),
+        "{keywords:?}"
+    );
+    // The same request said twice counts twice, under its first wording.
+    assert_eq!(
+        v["unmatched"][0],
+        serde_json::json!(["my fridge is broken", 2]),
+        "{v}"
+    );
+    assert_eq!(v["speech_rate_wps"], 2.0);
+    let (_, _, body, _) = get(&app, "/api/voc?language=zh", Some(basic(SUPERVISOR))).await;
+    let zh: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(zh["calls"], 1);
+    // Analysts never see a digit string, even in what the bot failed to understand.
+    for route in ["/api/voc", "/console/voc"] {
+        let (_, _, body, _) = get(&app, route, Some(basic(ANALYST))).await;
+        let body = text(&body);
+        assert!(body.contains("****4321"), "{route}: {body}");
+        assert!(!body.contains("8 7 6 5 4 3 2 1"), "{route}");
+    }
+    let (_, _, body, _) = get(&app, "/console/voc", Some(basic(ANALYST))).await;
+    let html = text(&body);
+    assert!(html.contains(r#"data-keyword="fridge""#), "{html}");
+    assert!(html.contains("<svg"), "calls per day chart");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -11,6 +11,7 @@ mod masking;
 mod pages;
 mod queries;
 mod settings;
+mod voc;
 
 #[cfg(test)]
 mod browser_tests;
@@ -78,12 +79,14 @@ fn build(store: RecordStore, users: Users, qa: crate::qa::QaRules) -> Router {
         .route("/console/calls/{id}", get(pages::call))
         .route("/console/calls/{id}/audio.wav", get(audio))
         .route("/console/funnel", get(pages::funnel))
+        .route("/console/voc", get(pages::voc))
         .route("/api/kpis", get(api::kpis))
         .route("/api/calls", get(api::calls))
         .route("/api/calls.csv", get(api::calls_csv))
         .route("/api/calls/{id}", get(api::call))
         .route("/api/qa", get(api::qa))
         .route("/api/funnel", get(api::funnel))
+        .route("/api/voc", get(api::voc))
         .layer(middleware::from_fn_with_state(state.clone(), require_user))
         .with_state(state)
 }

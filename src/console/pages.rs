@@ -56,6 +56,7 @@ fn layout(title: &str, user: &Principal, body: Markup) -> Markup {
                     a href="/console/" { (label("Overview", "概览")) }
                     a href="/console/calls" { (label("Calls", "通话")) }
                     a href="/console/funnel" { (label("Funnel", "流程漏斗")) }
+                    a href="/console/voc" { (label("Voice of the customer", "客户之声")) }
                     span.user { (user.name) " (" (user.role.as_str()) ")" }
                 }
                 main { h1 { (title) } (body) }
@@ -336,6 +337,77 @@ pub async fn funnel(
         }
     };
     Ok(layout("Funnel", &user, body))
+}
+
+pub async fn voc(
+    State(s): State<ConsoleState>,
+    Extension(user): Extension<Principal>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Markup, ConsoleError> {
+    let v = api::voc_of(&s, &user, &q).await?;
+    let day_labels: Vec<String> = v
+        .days
+        .iter()
+        .map(|d| d.day.get(5..).unwrap_or(&d.day).to_string())
+        .collect();
+    let day_calls: Vec<usize> = v.days.iter().map(|d| d.calls).collect();
+    let hottest = v.keywords.first().map_or(1, |k| k.calls.max(1));
+    let sentiment = |x: f32| format!("{x:+.2}");
+    let body = html! {
+        (period_form("/console/voc", &q, html! {}))
+        p { span id="voc-calls" { (v.calls) } " calls · caller speech rate "
+            (v.speech_rate_wps.map_or_else(|| "-".into(), |w| format!("{w:.2} words/s"))) }
+        h2 { (label("Topics", "话题")) }
+        table id="voc-topics" {
+            tr { th { "Topic (intent)" } th { "Calls" } th { (label("Avg sentiment", "平均情绪")) } th { (label("Negative", "负面占比")) } th { (label("Speech rate", "语速")) } }
+            @for t in &v.topics {
+                tr.topic data-topic=(t.name) {
+                    td { (t.name) } td.calls { (t.calls) } td { (sentiment(t.average_sentiment)) }
+                    td { (pct(t.negative_share as f64)) }
+                    td { (t.speech_rate_wps.map_or_else(|| "-".into(), |w| format!("{w:.2}"))) }
+                }
+            }
+        }
+        h2 { (label("Keyword heat (caller words)", "关键词热度")) }
+        @if v.keywords.is_empty() { p { "No caller words in this period." } }
+        @else {
+            table id="voc-keywords" {
+                tr { th { "Keyword" } th { "Calls" } th {} th { (label("Avg sentiment", "平均情绪")) } }
+                @for k in &v.keywords {
+                    tr.keyword data-keyword=(k.name) {
+                        td { (k.name) } td.calls { (k.calls) }
+                        td { span.bar style=(format!("width:{}px", 1 + k.calls * 200 / hottest)) {} }
+                        td { (sentiment(k.average_sentiment)) }
+                    }
+                }
+            }
+        }
+        h2 { (label("Calls per day", "每日通话量")) }
+        (charts::bar_chart("Calls per day", &day_labels, &day_calls))
+        table id="voc-days" {
+            tr { th { "Day" } th { "Calls" } th { (label("Avg sentiment", "平均情绪")) } th { "Top topics" } }
+            @for d in &v.days {
+                tr { td { (d.day) } td { (d.calls) } td { (sentiment(d.average_sentiment)) }
+                     td { (d.topics.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")) } }
+            }
+        }
+        h2 { (label("Caller speech rate", "来电者语速")) }
+        table id="voc-rates" {
+            tr { th { "Band" } th { "Calls" } }
+            @for (band, n) in &v.speech_rate_bands { tr { td { (band) } td { (n) } } }
+        }
+        h2 { (label("What the bot did not understand", "未识别的来电诉求")) }
+        p { "The learning loop: add these as intent examples or FAQ questions. "
+            code { "ivr nlu-misses" } " groups them by meaning." }
+        @if v.unmatched.is_empty() { p { "Nothing unmatched." } }
+        @else {
+            table id="voc-unmatched" {
+                tr { th { "Caller said" } th { "Times" } }
+                @for (text, n) in &v.unmatched { tr { td { (text) } td { (n) } } }
+            }
+        }
+    };
+    Ok(layout("Voice of the customer", &user, body))
 }
 
 fn summary(r: &CallRecord) -> Markup {

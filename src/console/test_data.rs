@@ -65,6 +65,8 @@ struct Call<'a> {
     language: Language,
     path: &'a [&'a str],
     ended_during: Option<Pending>,
+    sentiment: f32,
+    misses: &'a [&'a str],
 }
 
 impl Default for Call<'_> {
@@ -80,6 +82,8 @@ impl Default for Call<'_> {
             language: Language::En,
             path: &["greeting"],
             ended_during: None,
+            sentiment: 0.0,
+            misses: &[],
         }
     }
 }
@@ -116,6 +120,18 @@ fn write(store: &RecordStore, c: Call<'_>, now: SystemTime) -> CallRecord {
     });
     r.path = c.path.iter().map(|s| s.to_string()).collect();
     r.ended_during = c.ended_during;
+    r.sentiment = c.sentiment;
+    r.speech_rate_wps = Some(2.0);
+    r.nlu_misses = c
+        .misses
+        .iter()
+        .map(|m| ivr_dialog::NluMiss {
+            text: m.to_string(),
+            result: ivr_dialog::MissKind::NoMatch,
+            node: "greeting".into(),
+            offset_ms: 0,
+        })
+        .collect();
     if c.intents.contains(&"track_parcel") {
         r.slots = serde_json::json!({ "tracking_number": TRACKING });
     }
@@ -221,6 +237,12 @@ pub fn store_with_calls(data_dir: &Path) -> (RecordStore, Vec<CallRecord>) {
             outcome: Outcome::Transferred,
             reason: Some("repeated no match"),
             intents: &[],
+            sentiment: -0.2,
+            misses: &[
+                "my fridge is broken",
+                "My fridge is broken!",
+                "it's 8 7 6 5 4 3 2 1",
+            ],
             latencies: &[900.0],
             path: &["greeting", "agent"],
             lines: vec![

@@ -20,7 +20,7 @@ use super::{CallRecord, Outcome, RecordStore, TranscriptLine, rfc3339};
 const SCHEMA: i64 = 3;
 
 /// The columns derived from each record (`QueryColumns`), added to older databases.
-const QUERY_COLUMNS: [(&str, &str); 12] = [
+const QUERY_COLUMNS: [(&str, &str); 16] = [
     ("duration_s", "REAL"),
     ("handoff_reason", "TEXT"),
     ("intents", "TEXT"),
@@ -33,6 +33,10 @@ const QUERY_COLUMNS: [(&str, &str); 12] = [
     ("path", "TEXT"),
     ("faqs", "TEXT"),
     ("csat", "INTEGER"),
+    ("sentiment", "REAL"),
+    ("speech_rate", "REAL"),
+    ("keywords", "TEXT"),
+    ("misses", "TEXT"),
 ];
 
 /// Columns derived from a record for queries; the JSON `record` stays the truth.
@@ -51,6 +55,11 @@ pub(super) struct QueryColumns {
     pub path: String,
     /// The knowledge-base ids answered, as a JSON array.
     pub faqs: String,
+    /// The caller's keywords (`Language::keywords` of their lines), as a JSON array:
+    /// segmented once here, so keyword heat over many calls only counts.
+    pub keywords: String,
+    /// What understanding could not act on, as a JSON array of texts.
+    pub misses: String,
 }
 
 impl QueryColumns {
@@ -62,17 +71,27 @@ impl QueryColumns {
             .map(|ms| format!("{ms:.1}"))
             .collect::<Vec<_>>()
             .join(",");
-        let transcript_text = r
+        let lines = r
             .transcript_path
             .as_deref()
-            .and_then(|p| read_transcript(std::path::Path::new(p)).ok())
-            .map(|lines| {
-                lines
-                    .iter()
-                    .map(|l| l.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            .and_then(|p| read_transcript(std::path::Path::new(p)).ok());
+        let transcript_text = lines.as_ref().map(|lines| {
+            lines
+                .iter()
+                .map(|l| l.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        let language = r.language.unwrap_or(ivr_dialog::Language::En);
+        let mut keywords: Vec<String> = lines
+            .iter()
+            .flatten()
+            .filter(|l| l.speaker == ivr_dialog::Speaker::Caller)
+            .flat_map(|l| language.keywords(&l.text))
+            .collect();
+        keywords.sort_unstable();
+        keywords.dedup();
+        let misses: Vec<&str> = r.nlu_misses.iter().map(|m| m.text.as_str()).collect();
         let qa_flags = r.qa.as_ref().map(|q| {
             let ids: Vec<&str> = q.flags.iter().map(|f| f.rule.as_str()).collect();
             serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
@@ -86,6 +105,8 @@ impl QueryColumns {
             language: r.language.map(|l| l.code()),
             path: serde_json::to_string(&r.path).unwrap_or_else(|_| "[]".into()),
             faqs: serde_json::to_string(&r.faqs).unwrap_or_else(|_| "[]".into()),
+            keywords: serde_json::to_string(&keywords).unwrap_or_else(|_| "[]".into()),
+            misses: serde_json::to_string(&misses).unwrap_or_else(|_| "[]".into()),
         }
     }
 }
@@ -100,6 +121,9 @@ pub(super) fn migrate(conn: &Connection, store: &RecordStore) -> Result<()> {
              CREATE INDEX calls_query ON calls(started_at, id, outcome, duration_s,
                 handoff_reason, intents, first_audio_ms, caller, qa_score, qa_flags, language,
                 flow, path, faqs, csat);
+             DROP INDEX IF EXISTS calls_voc;
+             CREATE INDEX calls_voc ON calls(started_at, language, flow, intents, sentiment,
+                speech_rate, keywords, misses);
              PRAGMA user_version = {SCHEMA};"
         ))?;
     }
@@ -238,6 +262,20 @@ pub struct PathRow {
     pub path: Vec<String>,
 }
 
+/// What voice-of-customer analysis needs of one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VocRow {
+    /// `YYYY-MM-DD` (UTC) of the start.
+    pub day: String,
+    pub intents: Vec<String>,
+    pub sentiment: f32,
+    /// Caller words per second, when measured.
+    pub speech_rate: Option<f32>,
+    pub keywords: Vec<String>,
+    /// What understanding could not act on.
+    pub misses: Vec<String>,
+}
+
 impl RecordStore {
     /// Calls matching `f`, most recent first, `f.limit` of them from `f.offset`.
     pub fn query_calls(&self, f: &CallFilter) -> Result<CallPage> {
@@ -336,6 +374,30 @@ impl RecordStore {
                 qa_flags: parse_list(r.get::<_, Option<String>>(7)?.as_deref())?,
                 faqs: parse_list(r.get::<_, Option<String>>(8)?.as_deref())?,
                 csat: r.get(9)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The voice-of-customer inputs of every call in `scope`.
+    pub fn voc_rows(&self, scope: &Scope) -> Result<Vec<VocRow>> {
+        let conn = self.conn()?;
+        let (clauses, args) = scope.conditions();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT substr(started_at, 1, 10), intents, sentiment, speech_rate, keywords, misses
+             FROM calls WHERE {}",
+            clauses.join(" AND ")
+        ))?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(VocRow {
+                day: r.get(0)?,
+                intents: parse_list(r.get::<_, Option<String>>(1)?.as_deref())?,
+                sentiment: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0) as f32,
+                speech_rate: r.get::<_, Option<f64>>(3)?.map(|v| v as f32),
+                keywords: parse_list(r.get::<_, Option<String>>(4)?.as_deref())?,
+                misses: parse_list(r.get::<_, Option<String>>(5)?.as_deref())?,
             });
         }
         Ok(out)

@@ -131,6 +131,44 @@ const WORD_READINGS: &[(&str, &[&str])] = &[
     ("银行", &["yin", "hang"]),
 ];
 
+/// Answers and courtesies every call has: not what callers call about.
+const NOT_KEYWORDS: &[&str] = &[
+    "是的",
+    "没有",
+    "没有了",
+    "谢谢",
+    "好的",
+    "再见",
+    "你好",
+    "您好",
+    "可以",
+    "对的",
+    "不用",
+    "知道",
+    "那个",
+    "这个",
+    "一下",
+    "拜拜",
+];
+
+/// Words worth counting in voice-of-customer analysis: jieba words of two or more
+/// characters, stop words and digit strings left out ("快递", "坏了", "改时间").
+pub fn keywords(text: &str) -> Vec<String> {
+    let text = fold_width(text).to_lowercase();
+    jieba()
+        .cut(&text, false)
+        .into_iter()
+        .map(|t| t.word.trim())
+        .filter(|w| {
+            w.chars().count() >= 2
+                && !STOP.contains(w)
+                && !NOT_KEYWORDS.contains(w)
+                && w.chars().all(|c| is_han(c) || c.is_ascii_alphabetic())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// The folded syllables of what was said, without stop words, digit strings and
 /// punctuation. ASCII words (Whisper's "OK") are kept as they are.
 pub fn syllables(text: &str) -> Vec<String> {

@@ -8,7 +8,7 @@ mod slots;
 mod text;
 
 pub(crate) use commands::GLOBAL_INTENTS;
-pub(crate) use intent::{PinyinMatcher, syllables};
+pub(crate) use intent::{PinyinMatcher, keywords, syllables};
 pub(crate) use sentiment::score as sentiment;
 pub(crate) use slots::{amount, choice, date, digits, negated, render_date, time, yes_no};
 pub(crate) use text::fold_width;
