@@ -55,6 +55,8 @@ enum Command {
     /// Quality inspection: a call's scorecard, the rules, rescoring after a rule change.
     #[command(subcommand)]
     Qa(cmd::qa::QaCommand),
+    /// The console's KPIs, QA, funnel and voice of the customer as one HTML file.
+    Report(cmd::report::ReportArgs),
     #[command(flatten)]
     Media(cmd::media::MediaCommand),
     #[command(flatten)]
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         Command::Models(c) => cmd::models::run(c, &cfg),
         Command::Calls(c) => cmd::calls::run(c, &cfg),
         Command::Qa(c) => cmd::qa::run(c, &cfg),
+        Command::Report(a) => cmd::report::run(a, &cfg),
         Command::Media(c) => cmd::media::run(c, &cfg),
         Command::Asr(c) => cmd::asr::run(c, &cfg),
         Command::Tts(c) => cmd::tts::run(c, &cfg),

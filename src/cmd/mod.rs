@@ -10,4 +10,5 @@ pub mod models;
 pub mod nlu_misses;
 pub mod qa;
 pub mod replay;
+pub mod report;
 pub mod tts;

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use serde::Serialize;
 
 use super::auth::Principal;
+use super::cache;
 use super::funnel::Funnel;
 use super::kpis::Kpis;
 use super::masking;
@@ -17,7 +18,7 @@ use super::queries::{CallsQuery, PeriodQuery};
 use super::voc::Voc;
 use super::{ConsoleError, ConsoleState, blocking};
 use crate::qa::{QaRules, Severity};
-use crate::records::{CallPage, CallRecord, TranscriptLine};
+use crate::records::{CallPage, CallRecord, Scope, TranscriptLine};
 
 /// The most rows one CSV export holds (the filters narrow it further).
 const CSV_MAX_ROWS: usize = 100_000;
@@ -43,12 +44,11 @@ pub async fn kpis(
 ) -> Result<Json<KpisResponse>, ConsoleError> {
     let scope = q.scope(SystemTime::now())?;
     let period = scope.period;
-    let store = s.store.clone();
-    let rows = blocking(move || Ok(store.kpi_rows(&scope)?)).await?;
+    let kpis = kpis_of(&s, scope).await?;
     Ok(Json(KpisResponse {
         since: crate::records::rfc3339(period.since),
         until: crate::records::rfc3339(period.until),
-        kpis: Kpis::compute(&rows),
+        kpis,
     }))
 }
 
@@ -82,13 +82,17 @@ pub async fn qa(
 ) -> Result<Json<QaResponse>, ConsoleError> {
     let scope = q.scope(SystemTime::now())?;
     let period = scope.period;
-    let store = s.store.clone();
-    let rows = blocking(move || Ok(store.kpi_rows(&scope)?)).await?;
-    let k = Kpis::compute(&rows);
-    let mut score_bands = [0usize; 10];
-    for score in rows.iter().filter_map(|r| r.qa_score) {
-        score_bands[(score as usize / 10).min(9)] += 1;
-    }
+    let (store, cache) = (s.store.clone(), s.kpi_cache.clone());
+    let (k, score_bands) = blocking(move || {
+        let hours = cache.rows(&store, &scope, |sc| store.kpi_rows(sc))?;
+        let rows = cache::flatten(&hours);
+        let mut score_bands = [0usize; 10];
+        for score in rows.iter().filter_map(|r| r.qa_score) {
+            score_bands[(score as usize / 10).min(9)] += 1;
+        }
+        Ok((Kpis::compute(&rows), score_bands))
+    })
+    .await?;
     let count = |id: &str| {
         k.qa_flags
             .iter()
@@ -139,9 +143,12 @@ pub(super) async fn voc_of(
     q: &PeriodQuery,
 ) -> Result<Voc, ConsoleError> {
     let scope = q.scope(SystemTime::now())?;
-    let store = s.store.clone();
-    let rows = blocking(move || Ok(store.voc_rows(&scope)?)).await?;
-    let mut v = Voc::compute(&rows);
+    let (store, cache) = (s.store.clone(), s.voc_cache.clone());
+    let mut v = blocking(move || {
+        let hours = cache.rows(&store, &scope, |sc| store.voc_rows(sc))?;
+        Ok(Voc::compute(&cache::flatten(&hours)))
+    })
+    .await?;
     if !user.role.sees_digits() {
         for (text, _) in &mut v.unmatched {
             *text = masking::mask_digits(text);
@@ -152,9 +159,22 @@ pub(super) async fn voc_of(
 
 pub(super) async fn funnel_of(s: &ConsoleState, q: &PeriodQuery) -> Result<Funnel, ConsoleError> {
     let scope = q.scope(SystemTime::now())?;
-    let store = s.store.clone();
-    let rows = blocking(move || Ok(store.path_rows(&scope)?)).await?;
-    Ok(Funnel::compute(&rows))
+    let (store, cache) = (s.store.clone(), s.path_cache.clone());
+    blocking(move || {
+        let hours = cache.rows(&store, &scope, |sc| store.path_rows(sc))?;
+        Ok(Funnel::compute(&cache::flatten(&hours)))
+    })
+    .await
+}
+
+/// The KPIs of `scope`, from the per-hour cache (shared with the overview page).
+pub(super) async fn kpis_of(s: &ConsoleState, scope: Scope) -> Result<Kpis, ConsoleError> {
+    let (store, cache) = (s.store.clone(), s.kpi_cache.clone());
+    blocking(move || {
+        let hours = cache.rows(&store, &scope, |sc| store.kpi_rows(sc))?;
+        Ok(Kpis::compute(&cache::flatten(&hours)))
+    })
+    .await
 }
 
 /// The filtered calls as CSV (same filters and masking as `/api/calls`, no paging).

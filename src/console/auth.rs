@@ -1,5 +1,6 @@
 //! Who may use the console: users with argon2 password hashes and a role, checked on
-//! every request by HTTP Basic. Closed by default: with no user configured, a first-run
+//! every request by HTTP Basic, and API clients with bearer tokens (stored as SHA-256:
+//! a token is 256 random bits, so a fast hash is enough; passwords are not). Closed by default: with no user configured, a first-run
 //! `admin` gets a random password written to `data_dir` (like Jenkins' first start).
 
 use std::collections::HashSet;
@@ -51,6 +52,45 @@ pub struct ConsoleUser {
     pub role: Role,
 }
 
+/// `[[console.tokens]]`: an API client (a script, a BI tool) sending
+/// `Authorization: Bearer TOKEN`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleToken {
+    pub name: String,
+    /// Hex SHA-256 of the token (`ivr console-token` prints both).
+    pub token_sha256: String,
+    pub role: Role,
+}
+
+/// A new random token (43 URL-safe characters, 256 bits) and its `[[console.tokens]]`
+/// entry.
+pub fn new_token(name: &str, role: Role) -> (String, ConsoleToken) {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let entry = ConsoleToken::for_token(name, &token, role);
+    (token, entry)
+}
+
+impl ConsoleToken {
+    /// The entry that accepts `token`.
+    pub fn for_token(name: &str, token: &str, role: Role) -> Self {
+        Self {
+            name: name.into(),
+            token_sha256: sha256_hex(token),
+            role,
+        }
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The first-run admin's files under `data_dir`.
 pub const FIRST_RUN_USER: &str = "admin";
 const FIRST_RUN_HASH_FILE: &str = "console-admin.hash";
@@ -70,6 +110,7 @@ pub fn hash_password(password: &str) -> Result<String> {
 #[derive(Clone)]
 pub struct Users {
     users: Arc<Vec<ConsoleUser>>,
+    tokens: Arc<Vec<ConsoleToken>>,
     verified: Arc<Mutex<HashSet<[u8; 32]>>>,
 }
 
@@ -92,7 +133,50 @@ impl Users {
         }
         Ok(Self {
             users: Arc::new(users),
+            tokens: Arc::default(),
             verified: Arc::default(),
+        })
+    }
+
+    /// Also accept these bearer tokens.
+    pub fn with_tokens(mut self, tokens: Vec<ConsoleToken>) -> Result<Self> {
+        for t in &tokens {
+            if t.token_sha256.len() != 64 || !t.token_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                bail!(
+                    "[console] token {:?}: token_sha256 must be 64 hex digits (`ivr console-token`)",
+                    t.name
+                );
+            }
+        }
+        self.tokens = Arc::new(tokens);
+        Ok(self)
+    }
+
+    /// The user or API client an `Authorization` header names, if valid (Basic or
+    /// Bearer). Blocking (argon2 on a cache miss): call off the async runtime's workers.
+    pub fn check_authorization(&self, authorization: &str) -> Option<Principal> {
+        let (scheme, value) = authorization.trim().split_once(' ')?;
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return self.check_bearer(value.trim());
+        }
+        self.check_basic(authorization)
+    }
+
+    fn check_bearer(&self, token: &str) -> Option<Principal> {
+        use subtle::ConstantTimeEq;
+        let presented = sha256_hex(token);
+        let t = self.tokens.iter().find(|t| {
+            bool::from(
+                t.token_sha256
+                    .to_ascii_lowercase()
+                    .as_bytes()
+                    .ct_eq(presented.as_bytes()),
+            )
+        })?;
+        Some(Principal {
+            name: t.name.clone(),
+            role: t.role,
         })
     }
 
@@ -248,6 +332,23 @@ mod tests {
         assert!(users.check_basic(&basic("ann", "s3cret pas")).is_none());
         assert!(users.check_basic(&basic("bob", "s3cret pass")).is_none());
         assert!(users.check_basic("Bearer abc").is_none());
+        let (token, entry) = new_token("bi-tool", Role::Analyst);
+        let users = users.with_tokens(vec![entry]).unwrap();
+        let p = users
+            .check_authorization(&format!("Bearer {token}"))
+            .unwrap();
+        assert_eq!((p.name.as_str(), p.role), ("bi-tool", Role::Analyst));
+        assert!(users.check_authorization("Bearer not-the-token").is_none());
+        assert!(
+            users
+                .check_authorization(&format!("Bearer {token}x"))
+                .is_none()
+        );
+        assert!(
+            users
+                .check_authorization(&basic("ann", "s3cret pass"))
+                .is_some()
+        );
         assert!(users.check_basic("Basic %%%").is_none());
     }
 

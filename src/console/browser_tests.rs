@@ -153,6 +153,53 @@ async fn console_in_headless_chromium() {
         "{dom}"
     );
     assert!(dom.contains("****5678") && !dom.contains(TRACKING), "{dom}");
+    assert!(dom.contains(r#"id="qa-score""#), "no QA scorecard: {dom}");
+
+    // The browser fetches and decodes the recording (1 s) with the page's credentials.
+    let dom = chromium(
+        &profile("audio"),
+        &[
+            "--autoplay-policy=no-user-gesture-required",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            &url_with_credentials(port, ANALYST, "/console/calls/call-track"),
+        ],
+    )
+    .await;
+    assert!(
+        dom.contains(r#"<span id="recording-length">1.0 s</span>"#),
+        "the audio element did not load the recording: {dom}"
+    );
+
+    // A scorecard with flags, the funnel and the voice of the customer, in Mandarin too.
+    let dom = chromium(
+        &profile("qa"),
+        &[
+            "--dump-dom",
+            &url_with_credentials(port, ANALYST, "/console/calls/call-nomatch"),
+        ],
+    )
+    .await;
+    assert!(dom.contains("transfer_after_no_match"), "{dom}");
+    let dom = chromium(
+        &profile("funnel"),
+        &[
+            "--dump-dom",
+            &url_with_credentials(port, ANALYST, "/console/funnel"),
+        ],
+    )
+    .await;
+    assert!(dom.contains(r#"id="funnel-calls">5<"#), "{dom}");
+    let dom = chromium(
+        &profile("voc"),
+        &[
+            "--dump-dom",
+            &url_with_credentials(port, ANALYST, "/console/voc?language=zh"),
+        ],
+    )
+    .await;
+    assert!(dom.contains(r#"id="voc-calls">1<"#), "{dom}");
+    assert!(dom.contains(r#"data-keyword="开门""#), "{dom}");
 
     // A screenshot of the overview is not blank.
     let shot = dir.join("overview.png");

@@ -34,10 +34,11 @@ pub struct Funnel {
 }
 
 impl Funnel {
-    pub fn compute(rows: &[PathRow]) -> Self {
+    pub fn compute<R: std::borrow::Borrow<PathRow>>(rows: &[R]) -> Self {
+        let rows: Vec<&PathRow> = rows.iter().map(|r| r.borrow()).collect();
         let mut steps: BTreeMap<&str, NodeStep> = BTreeMap::new();
         let mut without_path = 0;
-        for r in rows {
+        for &r in &rows {
             let Some(last) = r.path.last() else {
                 without_path += 1;
                 continue;

@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
 use tower::ServiceExt;
 
-use super::test_data::{self, ANALYST, SUPERVISOR, TRACKING};
+use super::test_data::{self, ANALYST, SUPERVISOR, TOKEN, TRACKING};
 
 fn app(tag: &str) -> (Router, std::path::PathBuf) {
     let dir = test_data::tmp_dir(tag);
@@ -89,6 +89,7 @@ async fn every_route_is_401_without_valid_credentials() {
             Some(basic((ANALYST.0, "wrong"))),
             Some(basic(("nobody", ANALYST.1))),
             Some("Bearer x".to_string()),
+            Some(format!("Bearer {TOKEN}x")),
         ] {
             let (status, _, body, challenge) = get(&app, route, auth.clone()).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} with {auth:?}");
@@ -443,5 +444,18 @@ async fn voice_of_the_customer_topics_keywords_and_misses() {
     let html = text(&body);
     assert!(html.contains(r#"data-keyword="fridge""#), "{html}");
     assert!(html.contains("<svg"), "calls per day chart");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn an_api_client_with_a_bearer_token_sees_what_its_role_allows() {
+    let (app, dir) = app("bearer");
+    let (status, _, body, _) = get(&app, "/api/calls.csv", Some(format!("Bearer {TOKEN}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let body = text(&body);
+    assert!(
+        body.contains("call-track") && !body.contains("87654321"),
+        "{body}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

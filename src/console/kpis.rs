@@ -42,7 +42,8 @@ pub struct Kpis {
 }
 
 impl Kpis {
-    pub fn compute(rows: &[KpiRow]) -> Self {
+    pub fn compute<R: std::borrow::Borrow<KpiRow>>(rows: &[R]) -> Self {
+        let rows: Vec<&KpiRow> = rows.iter().map(|r| r.borrow()).collect();
         let n = rows.len();
         let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
         let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
@@ -66,7 +67,7 @@ impl Kpis {
             .collect();
         latencies.sort_by(f64::total_cmp);
         let mut calls_by_hour = [0usize; 24];
-        for r in rows {
+        for r in &rows {
             if let Some(slot) = calls_by_hour.get_mut(r.hour as usize) {
                 *slot += 1;
             }
@@ -242,7 +243,7 @@ mod tests {
 
     #[test]
     fn no_calls_gives_zero_rates_and_no_latency() {
-        let k = Kpis::compute(&[]);
+        let k = Kpis::compute::<KpiRow>(&[]);
         assert_eq!(k.calls, 0);
         assert_eq!(k.containment_rate, 0.0);
         assert_eq!(k.average_handle_time_s, None);

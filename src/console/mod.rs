@@ -4,12 +4,14 @@
 
 mod api;
 mod auth;
+mod cache;
 mod charts;
 mod funnel;
 mod kpis;
 mod masking;
 mod pages;
 mod queries;
+mod report;
 mod settings;
 mod voc;
 
@@ -22,7 +24,8 @@ mod perf_tests;
 #[cfg(test)]
 mod test_data;
 
-pub use auth::{ConsoleUser, Role, hash_password, read_password_line};
+pub use auth::{ConsoleToken, ConsoleUser, Role, hash_password, new_token, read_password_line};
+pub use report::report_html;
 pub use settings::ConsoleConfig;
 
 use std::path::Path;
@@ -46,6 +49,9 @@ struct ConsoleState {
     store: RecordStore,
     users: Users,
     qa: std::sync::Arc<crate::qa::QaRules>,
+    kpi_cache: std::sync::Arc<cache::HourCache<crate::records::KpiRow>>,
+    voc_cache: std::sync::Arc<cache::HourCache<crate::records::VocRow>>,
+    path_cache: std::sync::Arc<cache::HourCache<crate::records::PathRow>>,
 }
 
 /// The console's routes (pages, API, recordings), all requiring a console user. `None`
@@ -58,7 +64,7 @@ pub fn router(
     if !cfg.enabled {
         return Ok(None);
     }
-    let users = Users::load(&cfg.users, data_dir)?;
+    let users = Users::load(&cfg.users, data_dir)?.with_tokens(cfg.tokens.clone())?;
     let store = RecordStore::open(data_dir)?;
     Ok(Some(build(store, users, qa)))
 }
@@ -68,6 +74,9 @@ fn build(store: RecordStore, users: Users, qa: crate::qa::QaRules) -> Router {
         store,
         users,
         qa: std::sync::Arc::new(qa),
+        kpi_cache: Default::default(),
+        voc_cache: Default::default(),
+        path_cache: Default::default(),
     };
     Router::new()
         .route(
@@ -108,7 +117,7 @@ async fn require_user(State(s): State<ConsoleState>, mut req: Request, next: Nex
         Some(c) => {
             let users = s.users.clone();
             // argon2 is deliberately slow: keep it off the async workers.
-            tokio::task::spawn_blocking(move || users.check_basic(&c))
+            tokio::task::spawn_blocking(move || users.check_authorization(&c))
                 .await
                 .ok()
                 .flatten()

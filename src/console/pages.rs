@@ -10,13 +10,15 @@ use maud::{DOCTYPE, Markup, html};
 use super::api;
 use super::auth::Principal;
 use super::charts;
+use super::funnel::Funnel;
 use super::kpis::Kpis;
 use super::queries::{CallsQuery, PeriodQuery};
-use super::{ConsoleError, ConsoleState, blocking};
+use super::voc::Voc;
+use super::{ConsoleError, ConsoleState};
 use crate::records::{CallRecord, Outcome, TranscriptLine};
 use ivr_dialog::Speaker;
 
-const CSS: &str = "
+pub(super) const CSS: &str = "
 body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:0;color:#1d2733;background:#f5f7fa}
 header{background:#1f3b5c;color:#fff;padding:10px 20px;display:flex;gap:24px;align-items:center}
 header a{color:#fff;text-decoration:none}header .user{margin-left:auto;opacity:.8}
@@ -36,7 +38,7 @@ form.filters label{display:flex;flex-direction:column;font-size:.85em}
 ";
 
 /// A label in English with its Chinese beside it.
-fn label(en: &str, zh: &str) -> Markup {
+pub(super) fn label(en: &str, zh: &str) -> Markup {
     html! { (en) " " span.zh { (zh) } }
 }
 
@@ -96,6 +98,75 @@ fn tile(id: &str, value: String, en: &str, zh: &str) -> Markup {
     html! { div.tile { div.v id=(id) { (value) } div.l { (label(en, zh)) } } }
 }
 
+/// The overview's KPI tiles, chart and tables (also the report's). With `period`
+/// (since, until), names link to the filtered call list; without (a file), they are text.
+pub(super) fn kpi_sections(k: &Kpis, period: Option<(&str, &str)>) -> Markup {
+    let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
+    let link = |href: &str, text: &str| match period {
+        Some((since, until)) => {
+            html! { a href=(format!("{href}&since={}&until={}", url(since), url(until))) { (text) } }
+        }
+        None => html! { (text) },
+    };
+    html! {
+    div.tiles {
+        (tile("kpi-calls", k.calls.to_string(), "Calls", "通话量"))
+        (tile("kpi-containment", pct(k.containment_rate), "Containment", "自助解决率"))
+        (tile("kpi-transfer", pct(k.transfer_rate), "Transferred", "转人工率"))
+        (tile("kpi-abandonment", pct(k.abandonment_rate), "Abandoned", "放弃率"))
+        (tile("kpi-aht", k.average_handle_time_s.map_or_else(|| "-".into(), |s| format!("{s:.1} s")), "Avg handle time", "平均处理时长"))
+        (tile("kpi-latency-p50", ms(k.latency_p50_ms), "Latency p50", "响应延迟 p50"))
+        (tile("kpi-latency-p95", ms(k.latency_p95_ms), "Latency p95", "响应延迟 p95"))
+        (tile("kpi-csat", k.csat.map_or_else(|| "-".into(), |c| format!("{c:.2} / 5 ({})", k.csat_responses)), "CSAT", "满意度"))
+        (tile("kpi-qa", k.qa_average_score.map_or_else(|| "-".into(), |s| format!("{s:.1}")), "Avg QA score", "平均质检分"))
+    }
+    h2 { (label("Calls by hour of day (UTC)", "每小时通话量")) }
+    (charts::bar_chart("Calls by hour of day (UTC)", &hours, &k.calls_by_hour))
+    h2 { (label("Transfers by hand-off reason", "转人工原因")) }
+    @if k.transfer_rate_by_reason.is_empty() { p { "No transfers." } }
+    @else {
+        table id="transfer-reasons" {
+            tr { th { "Reason" } th { "Share of calls" } }
+            @for (reason, share) in &k.transfer_rate_by_reason { tr { td { (reason) } td { (pct(*share)) } } }
+        }
+    }
+    h2 { (label("Quality inspection flags", "质检问题")) }
+    @if k.qa_flags.is_empty() { p { "No call flagged." } }
+    @else {
+        table id="qa-flags" {
+            tr { th { "Rule" } th { "Calls" } }
+            @for (rule, n) in &k.qa_flags {
+                tr {
+                    td { (link(&format!("/console/calls?qa={}", url(rule)), rule)) }
+                    td { (n) }
+                }
+            }
+        }
+    }
+    h2 { (label("Top knowledge-base answers", "热门知识库问答")) }
+    @if k.top_faqs.is_empty() { p { "No FAQ answered." } }
+    @else {
+        table id="top-faqs" {
+            tr { th { "FAQ" } th { "Calls" } }
+            @for (faq, n) in &k.top_faqs { tr { td { (faq) } td { (n) } } }
+        }
+    }
+    h2 { (label("Top intents", "热门意图")) }
+    @if k.top_intents.is_empty() { p { "No intents." } }
+    @else {
+        table id="top-intents" {
+            tr { th { "Intent" } th { "Calls" } }
+            @for (intent, n) in &k.top_intents {
+                tr {
+                    td { (link(&format!("/console/calls?intent={}", url(intent)), intent)) }
+                    td { (n) }
+                }
+            }
+        }
+    }
+    }
+}
+
 pub async fn overview(
     State(s): State<ConsoleState>,
     Extension(user): Extension<Principal>,
@@ -103,70 +174,13 @@ pub async fn overview(
 ) -> Result<Markup, ConsoleError> {
     let scope = q.scope(SystemTime::now())?;
     let period = scope.period;
-    let store = s.store.clone();
-    let rows = blocking(move || Ok(store.kpi_rows(&scope)?)).await?;
-    let k = Kpis::compute(&rows);
+    let k = api::kpis_of(&s, scope).await?;
     let since = crate::records::rfc3339(period.since);
     let until = crate::records::rfc3339(period.until);
-    let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
     let body = html! {
         (period_form("/console/", &q, html! {}))
         p { "Period " span.zh { "时段" } ": " span id="period" { (since) " - " (until) } }
-        div.tiles {
-            (tile("kpi-calls", k.calls.to_string(), "Calls", "通话量"))
-            (tile("kpi-containment", pct(k.containment_rate), "Containment", "自助解决率"))
-            (tile("kpi-transfer", pct(k.transfer_rate), "Transferred", "转人工率"))
-            (tile("kpi-abandonment", pct(k.abandonment_rate), "Abandoned", "放弃率"))
-            (tile("kpi-aht", k.average_handle_time_s.map_or_else(|| "-".into(), |s| format!("{s:.1} s")), "Avg handle time", "平均处理时长"))
-            (tile("kpi-latency-p50", ms(k.latency_p50_ms), "Latency p50", "响应延迟 p50"))
-            (tile("kpi-latency-p95", ms(k.latency_p95_ms), "Latency p95", "响应延迟 p95"))
-            (tile("kpi-csat", k.csat.map_or_else(|| "-".into(), |c| format!("{c:.2} / 5 ({})", k.csat_responses)), "CSAT", "满意度"))
-            (tile("kpi-qa", k.qa_average_score.map_or_else(|| "-".into(), |s| format!("{s:.1}")), "Avg QA score", "平均质检分"))
-        }
-        h2 { (label("Calls by hour of day (UTC)", "每小时通话量")) }
-        (charts::bar_chart("Calls by hour of day (UTC)", &hours, &k.calls_by_hour))
-        h2 { (label("Transfers by hand-off reason", "转人工原因")) }
-        @if k.transfer_rate_by_reason.is_empty() { p { "No transfers." } }
-        @else {
-            table id="transfer-reasons" {
-                tr { th { "Reason" } th { "Share of calls" } }
-                @for (reason, share) in &k.transfer_rate_by_reason { tr { td { (reason) } td { (pct(*share)) } } }
-            }
-        }
-        h2 { (label("Quality inspection flags", "质检问题")) }
-        @if k.qa_flags.is_empty() { p { "No call flagged." } }
-        @else {
-            table id="qa-flags" {
-                tr { th { "Rule" } th { "Calls" } }
-                @for (rule, n) in &k.qa_flags {
-                    tr {
-                        td { a href=(format!("/console/calls?qa={}&since={}&until={}", url(rule), url(&since), url(&until))) { (rule) } }
-                        td { (n) }
-                    }
-                }
-            }
-        }
-        h2 { (label("Top knowledge-base answers", "热门知识库问答")) }
-        @if k.top_faqs.is_empty() { p { "No FAQ answered." } }
-        @else {
-            table id="top-faqs" {
-                tr { th { "FAQ" } th { "Calls" } }
-                @for (faq, n) in &k.top_faqs { tr { td { (faq) } td { (n) } } }
-            }
-        }
-        h2 { (label("Top intents", "热门意图")) }
-        @if k.top_intents.is_empty() { p { "No intents." } }
-        @else {
-            table id="top-intents" {
-                tr { th { "Intent" } th { "Calls" } }
-                @for (intent, n) in &k.top_intents {
-                    tr {
-                        td { a href=(format!("/console/calls?intent={}&since={}&until={}", url(intent), url(&since), url(&until))) { (intent) } }
-                        td { (n) }
-                    }
-                }
-            }
-        }
+        (kpi_sections(&k, Some((&since, &until))))
     };
     Ok(layout("Overview", &user, body))
 }
@@ -238,7 +252,10 @@ pub async fn call(
         (scorecard(&r))
         @if r.audio_path.is_some() {
             h2 { (label("Recording (caller left, bot right)", "录音")) }
-            audio id="recording" controls preload="metadata" src=(format!("/console/calls/{}/audio.wav", url(&r.id))) {}
+            // The one script on the page: the player shows the length it decoded.
+            audio id="recording" controls preload="metadata" src=(format!("/console/calls/{}/audio.wav", url(&r.id)))
+                onloadedmetadata="document.getElementById('recording-length').textContent=this.duration.toFixed(1)+' s'" {}
+            " " span id="recording-length" {}
         }
         h2 { (label("Transcript", "转写")) }
         (transcript(&lines))
@@ -305,15 +322,9 @@ fn scorecard(r: &CallRecord) -> Markup {
     }
 }
 
-pub async fn funnel(
-    State(s): State<ConsoleState>,
-    Extension(user): Extension<Principal>,
-    Query(q): Query<PeriodQuery>,
-) -> Result<Markup, ConsoleError> {
-    let f = api::funnel_of(&s, &q).await?;
+pub(super) fn funnel_sections(f: &Funnel) -> Markup {
     let widest = f.nodes.first().map_or(1, |n| n.reached.max(1));
-    let body = html! {
-        (period_form("/console/funnel", &q, html! {}))
+    html! {
         p { "For each flow node: the calls that reached it, and the calls that ended there. "
             span.zh { "每个流程节点：到达的通话数，以及在此结束的通话数。" } }
         p { span id="funnel-calls" { (f.calls) } " calls" @if f.without_path > 0 { ", " (f.without_path) " without a node path (failed early or recorded before paths)" } }
@@ -335,16 +346,10 @@ pub async fn funnel(
                 }
             }
         }
-    };
-    Ok(layout("Funnel", &user, body))
+    }
 }
 
-pub async fn voc(
-    State(s): State<ConsoleState>,
-    Extension(user): Extension<Principal>,
-    Query(q): Query<PeriodQuery>,
-) -> Result<Markup, ConsoleError> {
-    let v = api::voc_of(&s, &user, &q).await?;
+pub(super) fn voc_sections(v: &Voc) -> Markup {
     let day_labels: Vec<String> = v
         .days
         .iter()
@@ -353,8 +358,7 @@ pub async fn voc(
     let day_calls: Vec<usize> = v.days.iter().map(|d| d.calls).collect();
     let hottest = v.keywords.first().map_or(1, |k| k.calls.max(1));
     let sentiment = |x: f32| format!("{x:+.2}");
-    let body = html! {
-        (period_form("/console/voc", &q, html! {}))
+    html! {
         p { span id="voc-calls" { (v.calls) } " calls · caller speech rate "
             (v.speech_rate_wps.map_or_else(|| "-".into(), |w| format!("{w:.2} words/s"))) }
         h2 { (label("Topics", "话题")) }
@@ -406,6 +410,31 @@ pub async fn voc(
                 @for (text, n) in &v.unmatched { tr { td { (text) } td { (n) } } }
             }
         }
+    }
+}
+
+pub async fn funnel(
+    State(s): State<ConsoleState>,
+    Extension(user): Extension<Principal>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Markup, ConsoleError> {
+    let f = api::funnel_of(&s, &q).await?;
+    let body = html! {
+        (period_form("/console/funnel", &q, html! {}))
+        (funnel_sections(&f))
+    };
+    Ok(layout("Funnel", &user, body))
+}
+
+pub async fn voc(
+    State(s): State<ConsoleState>,
+    Extension(user): Extension<Principal>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Markup, ConsoleError> {
+    let v = api::voc_of(&s, &user, &q).await?;
+    let body = html! {
+        (period_form("/console/voc", &q, html! {}))
+        (voc_sections(&v))
     };
     Ok(layout("Voice of the customer", &user, body))
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ConsoleUser;
+use super::{ConsoleToken, ConsoleUser};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -13,6 +13,9 @@ pub struct ConsoleConfig {
     /// `ivr console-password`) and `role` (analyst, supervisor, admin). None: a
     /// first-run `admin` with a random password in `data_dir/console-admin-password`.
     pub users: Vec<ConsoleUser>,
+    /// `[[console.tokens]]` with `name`, `token_sha256` and `role`: API clients sending
+    /// `Authorization: Bearer TOKEN` (`ivr console-token` makes one).
+    pub tokens: Vec<ConsoleToken>,
 }
 
 impl Default for ConsoleConfig {
@@ -20,6 +23,7 @@ impl Default for ConsoleConfig {
         Self {
             enabled: true,
             users: Vec::new(),
+            tokens: Vec::new(),
         }
     }
 }

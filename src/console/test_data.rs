@@ -13,6 +13,8 @@ use crate::records::{
 
 pub const ANALYST: (&str, &str) = ("ann", "analyst pass 1");
 pub const SUPERVISOR: (&str, &str) = ("sam", "supervisor pass 2");
+/// An analyst API client's bearer token.
+pub const TOKEN: &str = "test-token-0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// The tracking number the first call gives; analysts must never see it whole.
 pub const TRACKING: &str = "12345678";
@@ -39,6 +41,12 @@ pub fn users() -> Users {
             role: Role::Supervisor,
         },
     ])
+    .unwrap()
+    .with_tokens(vec![super::auth::ConsoleToken::for_token(
+        "bi-tool",
+        TOKEN,
+        Role::Analyst,
+    )])
     .unwrap()
 }
 

@@ -109,14 +109,15 @@ fn topics_of(r: &VocRow) -> Vec<String> {
 }
 
 impl Voc {
-    pub fn compute(rows: &[VocRow]) -> Self {
+    pub fn compute<R: std::borrow::Borrow<VocRow>>(rows: &[R]) -> Self {
+        let rows: Vec<&VocRow> = rows.iter().map(|r| r.borrow()).collect();
         let mut topics: BTreeMap<String, Tally> = BTreeMap::new();
         let mut keywords: BTreeMap<String, Tally> = BTreeMap::new();
         let mut days: BTreeMap<String, (Tally, BTreeMap<String, usize>)> = BTreeMap::new();
         let mut all = Tally::default();
         let mut bands = vec![0usize; RATE_BANDS.len()];
         let mut unmatched: BTreeMap<String, (String, usize)> = BTreeMap::new();
-        for r in rows {
+        for &r in &rows {
             all.add(r);
             let t = topics_of(r);
             for name in &t {

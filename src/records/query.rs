@@ -114,8 +114,18 @@ impl QueryColumns {
 /// Add the query columns to an older database and fill them from each record.
 pub(super) fn migrate(conn: &Connection, store: &RecordStore) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < SCHEMA {
-        add_query_columns(conn, store)?;
+    // Columns are checked on every open (a cheap pragma), not only by version, so a
+    // database from any earlier build gets what it lacks.
+    let added = add_missing_columns(conn)?;
+    // An upgrade cut short (columns added, indexes not yet built) is finished too.
+    let indexed: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index'
+            AND name IN ('calls_query', 'calls_voc')",
+        [],
+        |r| r.get(0),
+    )?;
+    if version < SCHEMA || added || indexed < 2 {
+        refill_query_columns(conn, store)?;
         conn.execute_batch(&format!(
             "DROP INDEX IF EXISTS calls_query;
              CREATE INDEX calls_query ON calls(started_at, id, outcome, duration_s,
@@ -130,29 +140,47 @@ pub(super) fn migrate(conn: &Connection, store: &RecordStore) -> Result<()> {
     Ok(())
 }
 
-fn add_query_columns(conn: &Connection, store: &RecordStore) -> Result<()> {
+/// Add the query columns a table lacks; whether any was added.
+fn add_missing_columns(conn: &Connection) -> Result<bool> {
     let columns: Vec<String> = {
         let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('calls')")?;
         stmt.query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?
     };
+    let mut added = false;
     for (name, ty) in QUERY_COLUMNS {
         if !columns.iter().any(|c| c == name) {
             conn.execute_batch(&format!("ALTER TABLE calls ADD COLUMN {name} {ty}"))?;
+            added = true;
         }
     }
-    let records: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT record FROM calls")?;
-        stmt.query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
-    };
-    // A corrupt row keeps empty query columns; `get` reports it when it is read.
-    let parsed: Vec<CallRecord> = records
-        .iter()
-        .filter_map(|json| serde_json::from_str(json).ok())
-        .collect();
-    store.save_all(&parsed)?;
-    Ok(())
+    Ok(added)
+}
+
+/// Rewrite every row's query columns from its record, a batch per transaction (bounded
+/// memory over any number of calls).
+fn refill_query_columns(conn: &Connection, store: &RecordStore) -> Result<()> {
+    const BATCH: i64 = 1000;
+    // By id, not rowid: INSERT OR REPLACE gives a rewritten row a new rowid.
+    let mut after = String::new();
+    loop {
+        let rows: Vec<(String, String)> = {
+            let mut stmt =
+                conn.prepare("SELECT id, record FROM calls WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+            stmt.query_map(params![after, BATCH], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let Some((last, _)) = rows.last() else {
+            return Ok(());
+        };
+        after = last.clone();
+        // A corrupt row keeps empty query columns; `get` reports it when it is read.
+        let parsed: Vec<CallRecord> = rows
+            .iter()
+            .filter_map(|(_, json)| serde_json::from_str(json).ok())
+            .collect();
+        store.save_all(&parsed)?;
+    }
 }
 
 /// A half-open time range `[since, until)` of call start times.
@@ -379,6 +407,28 @@ impl RecordStore {
         Ok(out)
     }
 
+    /// For each hour of `scope` with calls: its start and a stamp (calls, sum of rowids)
+    /// that changes whenever a call of that hour is added or rewritten. Reads only the
+    /// start-time index.
+    pub fn hour_stamps(&self, scope: &Scope) -> Result<Vec<(SystemTime, (i64, i64))>> {
+        let conn = self.conn()?;
+        let (clauses, args) = scope.conditions();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT substr(started_at, 1, 13), count(*), total(rowid) FROM calls WHERE {}
+             GROUP BY 1 ORDER BY 1",
+            clauses.join(" AND ")
+        ))?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let hour: String = r.get(0)?;
+            let start = humantime::parse_rfc3339(&format!("{hour}:00:00Z"))
+                .with_context(|| format!("corrupt call start hour {hour:?}"))?;
+            out.push((start, (r.get(1)?, r.get::<_, f64>(2)? as i64)));
+        }
+        Ok(out)
+    }
+
     /// The voice-of-customer inputs of every call in `scope`.
     pub fn voc_rows(&self, scope: &Scope) -> Result<Vec<VocRow>> {
         let conn = self.conn()?;
@@ -482,7 +532,8 @@ fn parse_outcome(s: &str) -> Result<Outcome> {
 /// A JSON array of strings column (intents, QA flags, path); NULL is empty.
 fn parse_list(s: Option<&str>) -> Result<Vec<String>> {
     match s {
+        // Most calls answer no FAQ and break no QA rule: skip the parser for those.
+        None | Some("[]") => Ok(Vec::new()),
         Some(j) => serde_json::from_str(j).with_context(|| format!("corrupt list column {j:?}")),
-        None => Ok(Vec::new()),
     }
 }
