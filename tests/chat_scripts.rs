@@ -239,19 +239,22 @@ fn chat_turns(stdin: &str) -> Vec<serde_json::Value> {
 #[test]
 fn faq_answers_then_anything_else_then_goodbye() {
     // Questions the flow's knowledge base holds in other words (the semantic stage), an
-    // exact FAQ question (the rules), then "no" to "anything else?".
+    // exact FAQ question (the rules), then "no" to "anything else?", then a rating.
     let turns = chat_turns(
-        "do you deliver on sundays\nhow much does it cost to send a parcel\nwhat if my parcel goes missing\nno thanks\n",
+        "do you deliver on sundays\nhow much does it cost to send a parcel\nwhat if my parcel goes missing\nno thanks\n#5\n",
     );
     assert_eq!(turns[1]["faq"], "weekend_delivery", "{turns:?}");
     assert_eq!(turns[1]["node"], "anything_else");
     assert!(turns[1]["say"].as_str().unwrap().contains("anything else"));
     assert_eq!(turns[2]["faq"], "shipping_cost", "{turns:?}");
     assert_eq!(turns[3]["faq"], "lost_parcel", "{turns:?}");
-    assert_eq!(turns[4]["node"], "goodbye");
-    assert_eq!(turns[4]["action"], "hangup");
+    // Served by the knowledge base: asked for a rating before goodbye.
+    assert_eq!(turns[4]["node"], "survey", "{turns:?}");
     // A turn that answered no FAQ carries no "faq" key.
     assert!(turns[4].get("faq").is_none());
+    assert_eq!(turns[5]["node"], "goodbye");
+    assert_eq!(turns[5]["action"], "hangup");
+    assert_eq!(turns[5]["slots"]["rating"], "5");
 }
 
 #[test]
@@ -272,8 +275,9 @@ fn paraphrases_callers_use_route_by_meaning() {
     assert_eq!(t[1]["intent"], "track_parcel", "{t:?}");
     let t = chat_turns("I don't want to talk to a machine\n");
     assert_eq!(t[1]["action"], "transfer", "{t:?}");
+    // "That was all I needed" is goodbye, which asks a served caller for a rating first.
     let t = chat_turns("what are your opening hours\nthat was all I needed\n");
-    assert_eq!(t[2]["node"], "goodbye", "{t:?}");
+    assert_eq!(t[2]["node"], "survey", "{t:?}");
 }
 
 /// Mandarin held-out sets: guards under the measured figures (intents 91.4 % right, 0 %

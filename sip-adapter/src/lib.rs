@@ -8,6 +8,7 @@
 pub mod admission;
 mod bridge;
 mod call;
+mod conformance;
 mod register;
 pub mod sdp;
 mod server;

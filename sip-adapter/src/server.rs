@@ -385,6 +385,8 @@ async fn reply(tx: &mut Transaction, code: u16, extra: Vec<Header>) -> Result<()
     let mut resp = tx
         .endpoint_inner
         .make_response(&tx.original, StatusCode::from(code), None);
+    // rsipstack copies the request's version; we speak SIP/2.0 whatever was asked (505).
+    resp.version = rsipstack::sip::Version::V2;
     if code >= 200 && !has_to_tag(&tx.original) {
         let tag = format!("ivr{:08x}", rand_u32());
         if let Ok(to) = resp.to_header_mut() {
@@ -422,6 +424,15 @@ async fn handle_request(shared: &Arc<ServerShared>, tx: &mut Transaction) -> Res
     }
     if req.body.len() > MAX_BODY {
         return reply(tx, 413, vec![]).await;
+    }
+    if let Some(refusal) = crate::conformance::check(req) {
+        debug!(method = %req.method, %refusal, "request refused");
+        let headers = refusal
+            .headers()
+            .into_iter()
+            .map(|(name, value)| make_header(name, value))
+            .collect();
+        return reply(tx, refusal.status(), headers).await;
     }
     let in_dialog = has_to_tag(req);
     if in_dialog {
