@@ -370,39 +370,54 @@ impl RecordStore {
 
     /// The KPI inputs of every call in `scope`.
     pub fn kpi_rows(&self, scope: &Scope) -> Result<Vec<KpiRow>> {
+        self.select_in(
+            scope,
+            "outcome, handoff_reason, duration_s, substr(started_at, 12, 2), intents,
+                first_audio_ms, qa_score, qa_flags, faqs, csat",
+            |r| {
+                let first_audio: Option<String> = r.get(5)?;
+                Ok(KpiRow {
+                    outcome: parse_outcome(&r.get::<_, String>(0)?)?,
+                    handoff_reason: r.get(1)?,
+                    duration_s: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+                    hour: r
+                        .get::<_, String>(3)?
+                        .parse()
+                        .context("corrupt call start time")?,
+                    intents: parse_list(r.get::<_, Option<String>>(4)?.as_deref())?,
+                    first_audio_ms: first_audio
+                        .as_deref()
+                        .unwrap_or("")
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse::<f64>().context("corrupt latency column"))
+                        .collect::<Result<_>>()?,
+                    qa_score: r.get(6)?,
+                    qa_flags: parse_list(r.get::<_, Option<String>>(7)?.as_deref())?,
+                    faqs: parse_list(r.get::<_, Option<String>>(8)?.as_deref())?,
+                    csat: r.get(9)?,
+                })
+            },
+        )
+    }
+
+    /// `SELECT columns` of every call in `scope`, each row mapped by `row`.
+    fn select_in<T>(
+        &self,
+        scope: &Scope,
+        columns: &str,
+        mut row: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let conn = self.conn()?;
         let (clauses, args) = scope.conditions();
         let mut stmt = conn.prepare(&format!(
-            "SELECT outcome, handoff_reason, duration_s, substr(started_at, 12, 2), intents,
-                first_audio_ms, qa_score, qa_flags, faqs, csat
-             FROM calls WHERE {}",
+            "SELECT {columns} FROM calls WHERE {}",
             clauses.join(" AND ")
         ))?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let first_audio: Option<String> = r.get(5)?;
-            out.push(KpiRow {
-                outcome: parse_outcome(&r.get::<_, String>(0)?)?,
-                handoff_reason: r.get(1)?,
-                duration_s: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
-                hour: r
-                    .get::<_, String>(3)?
-                    .parse()
-                    .context("corrupt call start time")?,
-                intents: parse_list(r.get::<_, Option<String>>(4)?.as_deref())?,
-                first_audio_ms: first_audio
-                    .as_deref()
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.parse::<f64>().context("corrupt latency column"))
-                    .collect::<Result<_>>()?,
-                qa_score: r.get(6)?,
-                qa_flags: parse_list(r.get::<_, Option<String>>(7)?.as_deref())?,
-                faqs: parse_list(r.get::<_, Option<String>>(8)?.as_deref())?,
-                csat: r.get(9)?,
-            });
+            out.push(row(r)?);
         }
         Ok(out)
     }
@@ -431,46 +446,31 @@ impl RecordStore {
 
     /// The voice-of-customer inputs of every call in `scope`.
     pub fn voc_rows(&self, scope: &Scope) -> Result<Vec<VocRow>> {
-        let conn = self.conn()?;
-        let (clauses, args) = scope.conditions();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT substr(started_at, 1, 10), intents, sentiment, speech_rate, keywords, misses
-             FROM calls WHERE {}",
-            clauses.join(" AND ")
-        ))?;
-        let mut rows = stmt.query(params_from_iter(args.iter()))?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(VocRow {
-                day: r.get(0)?,
-                intents: parse_list(r.get::<_, Option<String>>(1)?.as_deref())?,
-                sentiment: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0) as f32,
-                speech_rate: r.get::<_, Option<f64>>(3)?.map(|v| v as f32),
-                keywords: parse_list(r.get::<_, Option<String>>(4)?.as_deref())?,
-                misses: parse_list(r.get::<_, Option<String>>(5)?.as_deref())?,
-            });
-        }
-        Ok(out)
+        self.select_in(
+            scope,
+            "substr(started_at, 1, 10), intents, sentiment, speech_rate, keywords, misses",
+            |r| {
+                Ok(VocRow {
+                    day: r.get(0)?,
+                    intents: parse_list(r.get::<_, Option<String>>(1)?.as_deref())?,
+                    sentiment: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0) as f32,
+                    speech_rate: r.get::<_, Option<f64>>(3)?.map(|v| v as f32),
+                    keywords: parse_list(r.get::<_, Option<String>>(4)?.as_deref())?,
+                    misses: parse_list(r.get::<_, Option<String>>(5)?.as_deref())?,
+                })
+            },
+        )
     }
 
     /// Where every call in `scope` went (the funnel's input).
     pub fn path_rows(&self, scope: &Scope) -> Result<Vec<PathRow>> {
-        let conn = self.conn()?;
-        let (clauses, args) = scope.conditions();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT outcome, handoff_reason, path FROM calls WHERE {}",
-            clauses.join(" AND ")
-        ))?;
-        let mut rows = stmt.query(params_from_iter(args.iter()))?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(PathRow {
+        self.select_in(scope, "outcome, handoff_reason, path", |r| {
+            Ok(PathRow {
                 outcome: parse_outcome(&r.get::<_, String>(0)?)?,
                 handoff_reason: r.get(1)?,
                 path: parse_list(r.get::<_, Option<String>>(2)?.as_deref())?,
-            });
-        }
-        Ok(out)
+            })
+        })
     }
 
     /// Up to `limit` records started in `period`, oldest first, after the record `after`
