@@ -440,8 +440,14 @@ impl CallCore {
         }
         let text = heard.text.trim().to_string();
         if text.is_empty() {
-            // Noise or a hallucination the recogniser dropped: not a turn.
+            // Noise or a hallucination the recogniser dropped: not a turn. The dialog
+            // stopped waiting for input when the VAD heard "speech" start; with nothing
+            // playing, the wait starts again, or a caller who only coughed would never
+            // be prompted again.
             self.turn = TurnClock::default();
+            if self.speech.is_none() && self.says.is_empty() && !self.ended {
+                self.dialog_event(Event::PromptFinished, now);
+            }
             return;
         }
         self.out.push_back(Output::Transcript(TranscriptLine {

@@ -528,3 +528,25 @@ fn the_inter_digit_timer_fires_at_its_instant() {
         "the reply to the incomplete number comes at the timer's instant"
     );
 }
+
+#[test]
+fn noise_without_words_does_not_stop_the_wait_for_input() {
+    let g = greeting_ms();
+    // A cough after the greeting that the recogniser turns into no words, then silence.
+    let mut h = Harness::new(
+        config(),
+        &[
+            Span::Silent(g + 500),
+            Span::Speak(400),
+            Span::Silent(12_000),
+        ],
+        &[""],
+    );
+    h.run_until(h.at(g + 10_000));
+    assert_eq!(h.recognitions().len(), 1, "the noise was decoded");
+    let asks = h.speaks();
+    assert!(
+        asks.iter().any(|(_, t)| t.contains("didn't hear anything")),
+        "no reprompt after the noise: {asks:?}"
+    );
+}
