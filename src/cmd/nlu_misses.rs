@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ivr_dialog::{Language, MissKind, TextEmbedder, for_matching};
 use serde::Serialize;
 
@@ -40,13 +40,7 @@ struct Miss {
 }
 
 pub fn run(cfg: &Config, since: &str, json: bool) -> Result<ExitCode> {
-    let age = humantime::parse_duration(since)
-        .with_context(|| format!("--since {since}: want a duration such as 7d or 12h"))?;
-    let from = crate::records::rfc3339(
-        SystemTime::now()
-            .checked_sub(age)
-            .unwrap_or(SystemTime::UNIX_EPOCH + Duration::ZERO),
-    );
+    let from = crate::records::rfc3339(super::since_ago(since, SystemTime::now())?);
     let store = RecordStore::open(Path::new(&cfg.data_dir))?;
     let mut misses = Vec::new();
     for r in store.list(usize::MAX >> 1)? {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::config::Config;
 use crate::qa::{QaRules, Scorecard, inspect_stored};
@@ -72,21 +72,14 @@ pub fn run(cmd: QaCommand, cfg: &Config) -> Result<ExitCode> {
         }
         QaCommand::Rescore { since } => {
             let store = RecordStore::open(Path::new(&cfg.data_dir))?;
-            let period = match since {
-                Some(s) => {
-                    let age = humantime::parse_duration(&s)
-                        .with_context(|| format!("--since {s}: want a duration such as 30d"))?;
-                    Period {
-                        since: SystemTime::now()
-                            .checked_sub(age)
-                            .unwrap_or(SystemTime::UNIX_EPOCH),
-                        until: SystemTime::now() + Duration::from_secs(86_400),
-                    }
-                }
-                None => Period {
-                    since: SystemTime::UNIX_EPOCH,
-                    until: SystemTime::now() + Duration::from_secs(86_400),
+            let now = SystemTime::now();
+            let period = Period {
+                since: match since {
+                    Some(s) => super::since_ago(&s, now)?,
+                    None => SystemTime::UNIX_EPOCH,
                 },
+                // A day ahead: calls whose clock ran ahead of this one are rescored too.
+                until: now + Duration::from_secs(86_400),
             };
             let (n, changed) = rescore(&store, &rules, &period)?;
             println!(

@@ -26,8 +26,6 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs, cfg: &Config) -> Result<ExitCode> {
-    let age = humantime::parse_duration(&a.since)
-        .with_context(|| format!("--since {}: want a duration such as 7d or 24h", a.since))?;
     let now = SystemTime::now();
     let language = a
         .language
@@ -39,7 +37,7 @@ pub fn run(a: ReportArgs, cfg: &Config) -> Result<ExitCode> {
         .transpose()?;
     let scope = Scope {
         period: Period {
-            since: now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH),
+            since: super::since_ago(&a.since, now)?,
             until: now,
         },
         language,

@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use serde::Serialize;
 
 use super::auth::Principal;
-use super::cache;
 use super::funnel::Funnel;
 use super::kpis::Kpis;
 use super::masking;
@@ -84,13 +83,18 @@ pub async fn qa(
     let period = scope.period;
     let (store, cache) = (s.store.clone(), s.kpi_cache.clone());
     let (k, score_bands) = blocking(move || {
-        let hours = cache.rows(&store, &scope, |sc| store.kpi_rows(sc))?;
-        let rows = cache::flatten(&hours);
-        let mut score_bands = [0usize; 10];
-        for score in rows.iter().filter_map(|r| r.qa_score) {
-            score_bands[(score as usize / 10).min(9)] += 1;
-        }
-        Ok((Kpis::compute(&rows), score_bands))
+        Ok(cache.compute(
+            &store,
+            &scope,
+            |sc| store.kpi_rows(sc),
+            |rows| {
+                let mut score_bands = [0usize; 10];
+                for score in rows.iter().filter_map(|r| r.qa_score) {
+                    score_bands[(score as usize / 10).min(9)] += 1;
+                }
+                (Kpis::compute(rows), score_bands)
+            },
+        )?)
     })
     .await?;
     let count = |id: &str| {
@@ -144,25 +148,23 @@ pub(super) async fn voc_of(
 ) -> Result<Voc, ConsoleError> {
     let scope = q.scope(SystemTime::now())?;
     let (store, cache) = (s.store.clone(), s.voc_cache.clone());
-    let mut v = blocking(move || {
-        let hours = cache.rows(&store, &scope, |sc| store.voc_rows(sc))?;
-        Ok(Voc::compute(&cache::flatten(&hours)))
+    let v = blocking(move || {
+        Ok(cache.compute(&store, &scope, |sc| store.voc_rows(sc), |r| Voc::compute(r))?)
     })
     .await?;
-    if !user.role.sees_digits() {
-        for (text, _) in &mut v.unmatched {
-            *text = masking::mask_digits(text);
-        }
-    }
-    Ok(v)
+    Ok(masking::voc_for(user.role, v))
 }
 
 pub(super) async fn funnel_of(s: &ConsoleState, q: &PeriodQuery) -> Result<Funnel, ConsoleError> {
     let scope = q.scope(SystemTime::now())?;
     let (store, cache) = (s.store.clone(), s.path_cache.clone());
     blocking(move || {
-        let hours = cache.rows(&store, &scope, |sc| store.path_rows(sc))?;
-        Ok(Funnel::compute(&cache::flatten(&hours)))
+        Ok(cache.compute(
+            &store,
+            &scope,
+            |sc| store.path_rows(sc),
+            |r| Funnel::compute(r),
+        )?)
     })
     .await
 }
@@ -171,8 +173,12 @@ pub(super) async fn funnel_of(s: &ConsoleState, q: &PeriodQuery) -> Result<Funne
 pub(super) async fn kpis_of(s: &ConsoleState, scope: Scope) -> Result<Kpis, ConsoleError> {
     let (store, cache) = (s.store.clone(), s.kpi_cache.clone());
     blocking(move || {
-        let hours = cache.rows(&store, &scope, |sc| store.kpi_rows(sc))?;
-        Ok(Kpis::compute(&cache::flatten(&hours)))
+        Ok(cache.compute(
+            &store,
+            &scope,
+            |sc| store.kpi_rows(sc),
+            |r| Kpis::compute(r),
+        )?)
     })
     .await
 }

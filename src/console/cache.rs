@@ -87,8 +87,22 @@ impl<T> HourCache<T> {
     }
 }
 
+impl<T> HourCache<T> {
+    /// `compute` over every row of `scope` (see `rows`), in start-time order.
+    pub fn compute<R>(
+        &self,
+        store: &RecordStore,
+        scope: &Scope,
+        fetch: impl Fn(&Scope) -> Result<Vec<T>>,
+        compute: impl FnOnce(&[&T]) -> R,
+    ) -> Result<R> {
+        let hours = self.rows(store, scope, fetch)?;
+        Ok(compute(&flatten(&hours)))
+    }
+}
+
 /// Borrow every row of the hours, in order.
-pub fn flatten<T>(hours: &[Arc<Vec<T>>]) -> Vec<&T> {
+fn flatten<T>(hours: &[Arc<Vec<T>>]) -> Vec<&T> {
     hours.iter().flat_map(|h| h.iter()).collect()
 }
 

@@ -3,6 +3,7 @@
 //! back ("1 2 3 4 5 6 7 8"), keeps only its last 4 digits: `****5678`.
 
 use super::Role;
+use super::voc::Voc;
 use crate::records::{CallRecord, CallRow, TranscriptLine};
 
 /// Digits a run needs before it is masked, and how many stay visible.
@@ -87,6 +88,16 @@ pub fn record_for(role: Role, r: &CallRecord) -> CallRecord {
         }
     }
     m
+}
+
+/// Voice of the customer as a role may see it: the callers' unmatched words masked.
+pub fn voc_for(role: Role, mut v: Voc) -> Voc {
+    if !role.sees_digits() {
+        for (text, _) in &mut v.unmatched {
+            *text = mask_digits(text);
+        }
+    }
+    v
 }
 
 pub fn line_for(role: Role, l: &TranscriptLine) -> TranscriptLine {
